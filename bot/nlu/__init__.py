@@ -1,0 +1,1 @@
+"""Rasa graph components (run inside the Rasa server, Python 3.10)."""

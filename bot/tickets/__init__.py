@@ -1,0 +1,1 @@
+"""Tickets: the durable record of an escalated conversation."""
