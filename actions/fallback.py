@@ -1,0 +1,57 @@
+"""action_handle_fallback: what the bot does when it did not understand.
+
+First miss: if the knowledge base has a confident answer to the literal text, give it;
+otherwise ask the customer to rephrase. After `escalation.fallbacks_before_human` misses in
+a row, offer a human (utter_offer_human, whose yes/no the rules in data/rules/handoff.yml
+turn into a ticket or a polite close).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import FollowupAction
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.kb import OFFER_HUMAN, answer_from_kb
+from bot.errors import SupportBotError
+from bot.services import get_services
+from kb_index.retriever import Outcome
+
+logger = logging.getLogger(__name__)
+FALLBACK_INTENT = "nlu_fallback"
+
+
+def misses_in_a_row(events: Iterable[dict[str, Any]]) -> int:
+    """How many of the latest user messages, counted back from the newest, were not understood."""
+    count = 0
+    for event in reversed(list(events)):
+        if event.get("event") != "user":
+            continue
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if intent != FALLBACK_INTENT:
+            break
+        count += 1
+    return count
+
+
+class ActionHandleFallback(Action):
+    def name(self) -> str:
+        return "action_handle_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        if misses_in_a_row(tracker.events) >= get_services().fallbacks_before_human:
+            return [FollowupAction(OFFER_HUMAN)]
+        try:
+            outcome, events = await answer_from_kb(dispatcher, tracker, min_outcome=Outcome.ANSWER)
+            if outcome is Outcome.ANSWER:
+                return events
+        except SupportBotError:
+            logger.exception("knowledge base unavailable during fallback")
+        dispatcher.utter_message(response="utter_rephrase")
+        return []

@@ -1,0 +1,60 @@
+"""action_set_language: makes the detected language sticky per conversation.
+
+The NLU component (bot.nlu.language) detects each message on its own; whether that
+detection should change the conversation's language needs the conversation's history,
+which only the tracker has. Rasa runs this action as the `custom` slot mapping of the
+`language` slot on every user turn, so the rule lives in one pure function
+(bot.language.choose_language) and the slot is always set before any response renders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.language import Detection, choose_language
+from bot.services import get_services
+
+
+def language_hint(metadata: dict[str, Any] | None) -> str | None:
+    """A locale the channel knows (Telegram language_code, browser language)."""
+    metadata = metadata or {}
+    hint = metadata.get("language_hint") or metadata.get("locale")
+    return str(hint).split("-")[0].split("_")[0].lower() if hint else None
+
+
+class ActionSetLanguage(Action):
+    def name(self) -> str:
+        return "action_set_language"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        langs = get_services().languages
+        message = tracker.latest_message or {}
+        raw = message.get("language")
+        detection = Detection.from_dict(raw) if isinstance(raw, dict) else Detection.none()
+        previous = tracker.get_slot("language")
+        hint = language_hint(message.get("metadata"))
+        chosen = choose_language(
+            previous,
+            detection,
+            default=langs.default,
+            switch_confidence=langs.switch_confidence,
+            min_words_to_switch=langs.min_words_to_switch,
+            hint=hint,
+        )
+        if chosen not in langs.supported:
+            # No native data for it (yet): answer in the conversation's language or the
+            # default, and remember what was detected for the agent who may take over.
+            chosen = previous if previous in langs.supported else langs.default
+        events = []
+        if chosen != previous:
+            events.append(SlotSet("language", chosen))
+        detected = detection.language
+        if detected and detected != tracker.get_slot("detected_language"):
+            events.append(SlotSet("detected_language", detected))
+        return events

@@ -1,0 +1,1 @@
+"""Rasa input/output channels, one module per channel (named in credentials.yml)."""
