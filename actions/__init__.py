@@ -4,3 +4,15 @@ The action server imports every module in this package and registers each concre
 ``Action`` subclass. Clients are built once per process (bot.services); blocking work
 (embedding, SQL) runs in the default executor so one slow action never stalls the others.
 """
+
+import os
+
+if os.environ.get("SUPPORTBOT_WARM_UP") == "1":
+    # Started by `python -m bot run`: load settings, model, index and ticket store now, so
+    # a broken file stops start-up with its name and the first customer waits for nothing.
+    from bot.services import get_services
+
+    _services = get_services()
+    _services.check()
+    _services.kb.warm_up()
+    _ = _services.tickets

@@ -137,6 +137,10 @@ class Bot:
         env.update(self.config.extra_env)
         return env
 
+    def _action_cmd(self) -> list[str]:
+        return [str(self.config.action_python), "-m", "rasa_sdk", "--actions", "actions",
+                "--port", str(self.config.action_port)]
+
     def _spawn(self, name: str, cmd: list[str]) -> None:
         self.config.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.config.log_dir / f"{name}.log"
@@ -174,11 +178,7 @@ class Bot:
         if not models:
             raise StartupError(f"no trained Rasa model in {cfg.model_dir}; run `make train`")
         try:
-            self._spawn(
-                "actions",
-                [str(cfg.action_python), "-m", "rasa_sdk", "--actions", "actions",
-                 "--port", str(cfg.action_port)],
-            )
+            self._spawn("actions", self._action_cmd())
             self._spawn(
                 "rasa",
                 [str(cfg.rasa_python), "-m", "rasa", "run",
@@ -203,6 +203,19 @@ class Bot:
             partial(handler, directory=str(WEBCHAT_DIR)),
         )
         threading.Thread(target=self._web.serve_forever, daemon=True).start()
+
+    def restart_actions(self, extra_env: Mapping[str, str], timeout: float = 120.0) -> None:
+        """Restart only the action server with changed environment (e.g. a pinned clock).
+
+        The Rasa server keeps running: it reaches the action server by URL on each call.
+        """
+        proc = self._procs.pop("actions")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        self.config.extra_env = {**self.config.extra_env, **extra_env}
+        self._spawn("actions", self._action_cmd())
+        self._wait_healthy("actions", f"{self.config.action_url}/health", timeout)
 
     def dead(self) -> str | None:
         """Name of a part that has exited, if any."""

