@@ -217,6 +217,10 @@ class Bot:
         self._spawn("actions", self._action_cmd())
         self._wait_healthy("actions", f"{self.config.action_url}/health", timeout)
 
+    def pids(self) -> dict[str, int]:
+        """Process ids of the running parts (benchmarks read their memory from /proc)."""
+        return {name: proc.pid for name, proc in self._procs.items()}
+
     def dead(self) -> str | None:
         """Name of a part that has exited, if any."""
         for name, proc in self._procs.items():
