@@ -1,0 +1,1 @@
+"""Knowledge base: embedder, document stores and retrievers for FAQ articles."""
