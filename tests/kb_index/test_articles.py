@@ -1,7 +1,8 @@
 """Specification of the knowledge-base article format (kb_index.articles).
 
-Broken files are written into a temporary folder; each one must fail with a ConfigError
-that names the file (and line where it is known) and the problem.
+The first half checks the real content in data/kb; the second half writes broken files
+into a temporary folder and checks that each one fails with a ConfigError that names the
+file (and line where it is known) and the problem.
 """
 
 from __future__ import annotations
@@ -15,10 +16,119 @@ import pytest
 from bot.errors import ConfigError
 from kb_index.articles import Article, content_hash, load_articles, parse_article
 
+ROOT = Path(__file__).resolve().parents[2]
+KB = ROOT / "data" / "kb"
+QUESTIONS = ROOT / "bench" / "data" / "kb_questions.yml"
 LANGS = ("en", "ar", "sl")
+
+#: Intents in domain.yml that the knowledge base must answer.
+KB_INTENTS = (
+    "order_status",
+    "shipping_time",
+    "change_address",
+    "return_refund",
+    "payment_methods",
+    "double_charge",
+    "cancel_subscription",
+    "change_plan",
+    "reset_password",
+    "delete_account",
+    "opening_hours",
+    "damaged_item",
+    "discount_code",
+    "invoice_request",
+)
+
+_ARABIC = re.compile(r"[\u0600-\u06FF]")
+_SENTENCE_END = re.compile(r"[.!?؟](?=\s|$)")
+
+
+# --- the real knowledge base ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_articles() -> list[Article]:
+    return load_articles(KB, LANGS)
+
+
+def test_the_real_knowledge_base_loads_with_at_least_30_articles(real_articles):
+    assert len(real_articles) >= 30
+
+
+def test_every_article_has_title_and_body_in_every_language(real_articles):
+    for article in real_articles:
+        assert set(article.title) == set(LANGS), article.id
+        assert set(article.body) == set(LANGS), article.id
+        for lang in LANGS:
+            assert article.title[lang].strip(), (article.id, lang)
+            assert article.body[lang].strip(), (article.id, lang)
+
+
+def test_arabic_text_is_in_arabic_script_and_the_others_are_not(real_articles):
+    for article in real_articles:
+        assert _ARABIC.search(article.title["ar"]), article.id
+        assert _ARABIC.search(article.body["ar"]), article.id
+        for lang in ("en", "sl"):
+            assert not _ARABIC.search(article.text(lang)), (article.id, lang)
+
+
+def test_bodies_are_short_answers_of_two_to_six_sentences(real_articles):
+    for article in real_articles:
+        for lang in LANGS:
+            sentences = len(_SENTENCE_END.findall(article.body[lang]))
+            assert 2 <= sentences <= 6, (article.id, lang, sentences)
+
+
+def test_every_kb_intent_is_answered_by_at_least_one_article(real_articles):
+    covered = {intent for article in real_articles for intent in article.intents}
+    assert set(KB_INTENTS) <= covered, sorted(set(KB_INTENTS) - covered)
+
+
+def test_articles_come_back_sorted_by_id_with_their_source_file(real_articles):
+    assert [a.id for a in real_articles] == sorted(a.id for a in real_articles)
+    for article in real_articles:
+        assert article.source.name == f"{article.id}.md"
+
+
+def test_the_readme_in_the_kb_folder_is_not_an_article(real_articles):
+    assert (KB / "README.md").is_file()
+    assert all(a.source.name != "README.md" for a in real_articles)
+
+
+def test_article_text_is_title_then_body_in_the_asked_language(real_articles):
+    article = real_articles[0]
+    assert article.text("sl") == f"{article.title['sl']}\n\n{article.body['sl']}"
+    with pytest.raises(KeyError, match="has no text in 'de'"):
+        article.text("de")
 
 
 # --- the content hash ----------------------------------------------------------------
+
+
+def test_content_hash_is_a_stable_sha256_independent_of_order(real_articles):
+    digest = content_hash(real_articles)
+    assert re.fullmatch(r"[0-9a-f]{64}", digest)
+    assert content_hash(list(reversed(real_articles))) == digest
+    assert content_hash(load_articles(KB, LANGS)) == digest
+
+
+def test_content_hash_changes_when_a_body_changes(real_articles):
+    first = real_articles[0]
+    edited = dataclasses.replace(
+        first, body={**first.body, "en": first.body["en"] + "!"}
+    )
+    assert content_hash([edited, *real_articles[1:]]) != content_hash(real_articles)
+
+
+def test_content_hash_changes_with_title_tags_and_intents(real_articles):
+    base = content_hash(real_articles)
+    first, rest = real_articles[0], real_articles[1:]
+    for change in (
+        {"title": {**first.title, "sl": first.title["sl"] + "?"}},
+        {"tags": (*first.tags, "new-tag")},
+        {"intents": (*first.intents, "new_intent")},
+    ):
+        assert content_hash([dataclasses.replace(first, **change), *rest]) != base
 
 
 def test_content_hash_ignores_where_the_folder_lives(tmp_path):
