@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.errors import ConfigError
 from kb_index.articles import Article, content_hash, load_articles, parse_article
@@ -100,6 +101,44 @@ def test_article_text_is_title_then_body_in_the_asked_language(real_articles):
     assert article.text("sl") == f"{article.title['sl']}\n\n{article.body['sl']}"
     with pytest.raises(KeyError, match="has no text in 'de'"):
         article.text("de")
+
+
+def test_every_article_has_at_least_two_evaluation_questions_per_language(
+    real_articles,
+):
+    data = yaml.safe_load(QUESTIONS.read_text(encoding="utf-8"))
+    questions = data["questions"]
+    ids = {a.id for a in real_articles}
+    counts: dict[tuple[str, str], int] = {}
+    for q in questions:
+        assert set(q) == {"lang", "article", "text"}, q
+        assert q["article"] in ids, q
+        assert q["lang"] in LANGS, q
+        assert q["text"].strip(), q
+        counts[q["article"], q["lang"]] = counts.get((q["article"], q["lang"]), 0) + 1
+    missing = [
+        (i, lang) for i in sorted(ids) for lang in LANGS if counts.get((i, lang), 0) < 2
+    ]
+    assert not missing
+
+
+def test_evaluation_questions_are_unique_and_in_the_labelled_script():
+    data = yaml.safe_load(QUESTIONS.read_text(encoding="utf-8"))
+    texts = [" ".join(q["text"].casefold().split()) for q in data["questions"]]
+    assert len(texts) == len(set(texts)), "a question is listed twice"
+    for q in data["questions"]:
+        assert bool(_ARABIC.search(q["text"])) == (q["lang"] == "ar"), q
+
+
+def test_evaluation_questions_do_not_repeat_an_article_title(real_articles):
+    titles = {
+        " ".join(a.title[lang].casefold().split())
+        for a in real_articles
+        for lang in LANGS
+    }
+    data = yaml.safe_load(QUESTIONS.read_text(encoding="utf-8"))
+    for q in data["questions"]:
+        assert " ".join(q["text"].casefold().split()) not in titles, q
 
 
 # --- the content hash ----------------------------------------------------------------
