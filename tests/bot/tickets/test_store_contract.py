@@ -1,0 +1,356 @@
+"""The one contract every ticket store passes (STYLE 12): SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.tickets.model import Ticket, TicketDraft, Turn
+from bot.tickets.store import (
+    TicketNotFoundError,
+    TicketStore,
+    TicketStoreError,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
+LJUBLJANA = ZoneInfo("Europe/Ljubljana")
+
+
+def turn(i: int, **kw: Any) -> Turn:
+    values: dict[str, Any] = {
+        "at": T0 + timedelta(seconds=i),
+        "speaker": "customer" if i % 2 == 0 else "bot",
+        "text": f"message {i}",
+    }
+    values.update(kw)
+    return Turn(**values)
+
+
+RICH_TRANSCRIPT = [
+    Turn(
+        at=T0, speaker="customer", text="Dvakrat ste mi zaračunali — nujno!",
+        language="sl", translation="You charged me twice — urgent!",
+        intent="double_charge", confidence=0.912, message_id="tg-1", channel="telegram",
+    ),
+    Turn(
+        at=T0 + timedelta(seconds=1, microseconds=250_000), speaker="bot",
+        text="Žal nam je.\nPreverite izpisek.", language="sl",
+        kb_articles=("double-charge", "refund-times"), channel="telegram",
+    ),
+    Turn(
+        at=T0 + timedelta(seconds=5), speaker="customer", text="أريد موظفاً فوراً",
+        language="ar", intent="request_human", confidence=1.0,
+    ),
+    Turn(at=T0 + timedelta(seconds=6), speaker="system", text="handed to a human"),
+]
+
+
+def draft(**kw: Any) -> TicketDraft:
+    values: dict[str, Any] = {
+        "conversation_id": "tg-5550123",
+        "channel": "telegram",
+        "customer_id": "5550123",
+        "language": "sl",
+        "reason": "asked_for_human",
+        "queue": "billing-sl",
+        "priority": "high",
+        "after_hours": True,
+        "promised_reply_at": datetime(2026, 3, 3, 8, 0, tzinfo=LJUBLJANA),
+        "tags": ("double_charge",),
+        "summary": 'Customer (sl): "Dvakrat ste mi zaračunali"',
+        "transcript": list(RICH_TRANSCRIPT),
+        "dedupe_key": None,
+    }
+    values.update(kw)
+    return TicketDraft(**values)
+
+
+def test_is_a_ticket_store(store: TicketStore) -> None:
+    assert isinstance(store, TicketStore)
+
+
+def test_create_returns_the_stored_ticket(store: TicketStore) -> None:
+    d = draft()
+    ticket = store.create(d)
+    assert isinstance(ticket, Ticket)
+    assert ticket.number >= 1
+    assert ticket.ref == f"LU-{ticket.number:06d}"
+    assert ticket.status == "new"
+    assert ticket.created_at.tzinfo is not None
+    assert ticket.updated_at == ticket.created_at
+    for name in TicketDraft.__dataclass_fields__:
+        assert getattr(ticket, name) == getattr(d, name), name
+    assert store.get(ticket.number) == ticket
+
+
+def test_get_round_trips_every_field(store: TicketStore) -> None:
+    ticket = store.create(draft())
+    got = store.get(ticket.number)
+    assert got is not None
+    assert got.transcript == RICH_TRANSCRIPT
+    assert got.transcript[1].kb_articles == ("double-charge", "refund-times")
+    assert got.transcript[1].at.microsecond == 250_000
+    assert got.transcript[3].language is None and got.transcript[3].confidence is None
+    assert got.promised_reply_at == datetime(2026, 3, 3, 7, 0, tzinfo=timezone.utc)
+    assert got.tags == ("double_charge",)
+    assert got.after_hours is True
+
+
+def test_empty_transcript_and_optional_fields(store: TicketStore) -> None:
+    ticket = store.create(
+        draft(transcript=[], tags=(), promised_reply_at=None, after_hours=False,
+              summary="")
+    )
+    got = store.get(ticket.number)
+    assert got == ticket
+    assert got is not None and got.transcript == [] and got.promised_reply_at is None
+
+
+def test_get_unknown_is_none(store: TicketStore) -> None:
+    assert store.get(424242) is None
+
+
+def test_numbers_increase(store: TicketStore) -> None:
+    numbers = [store.create(draft()).number for _ in range(3)]
+    assert numbers == sorted(numbers) and len(set(numbers)) == 3
+
+
+def test_durable_across_reopen(store_factory: Any) -> None:
+    first = store_factory.open()
+    ticket = first.create(draft())
+    # Committed before create returned: a second connection sees it right away.
+    second = store_factory.open()
+    assert second.get(ticket.number) == ticket
+    first.close()
+    second.close()
+    reopened = store_factory.open()
+    assert reopened.get(ticket.number) == ticket
+    assert [t.number for t in reopened.list()] == [ticket.number]
+
+
+def test_durable_when_the_process_dies_right_after_create(store_factory: Any) -> None:
+    spec = {k: str(v) for k, v in store_factory.spec.items()}
+    if store_factory.kind == "sqlite":
+        opener = f"SQLiteTicketStore({spec['path']!r})"
+    else:
+        opener = f"PostgresTicketStore({spec['dsn']!r}, schema={spec['schema']!r})"
+    code = textwrap.dedent(
+        f"""
+        import os
+        from datetime import datetime, timezone
+        from bot.tickets.model import TicketDraft, Turn
+        from bot.tickets.store import SQLiteTicketStore, PostgresTicketStore
+        store = {opener}
+        t = store.create(TicketDraft(
+            "c-crash", "webchat", "u1", "en", "asked_for_human", "general-en",
+            transcript=[Turn(datetime.now(timezone.utc), "customer", "help")]))
+        print(t.number, flush=True)
+        os._exit(0)  # no close, no commit at exit, no cleanup
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+        timeout=60, check=True,
+    )
+    number = int(out.stdout.strip())
+    got = store_factory.open().get(number)
+    assert got is not None and got.conversation_id == "c-crash"
+    assert [t.text for t in got.transcript] == ["help"]
+
+
+def test_dedupe_key_returns_the_existing_ticket(store: TicketStore) -> None:
+    first = store.create(draft(dedupe_key="tg-5550123:escalate:42"))
+    again = store.create(
+        draft(dedupe_key="tg-5550123:escalate:42", summary="retried", transcript=[])
+    )
+    assert again == first  # unchanged: the retry does not overwrite
+    other = store.create(draft(dedupe_key="tg-5550123:escalate:43"))
+    assert other.number != first.number
+    assert len(store.list()) == 2
+
+
+def test_without_dedupe_key_every_create_is_new(store: TicketStore) -> None:
+    a = store.create(draft(dedupe_key=None))
+    b = store.create(draft(dedupe_key=None))
+    assert a.number != b.number
+
+
+@pytest.fixture()
+def populated(store: TicketStore) -> dict[str, Ticket]:
+    made = {
+        "sl_billing": store.create(draft()),
+        "ar_orders": store.create(
+            draft(language="ar", queue="orders-ar", conversation_id="wc-1")
+        ),
+        "en_general": store.create(draft(language="en", queue="general-en")),
+        "hr_general": store.create(
+            draft(language="hr", queue="general-en", conversation_id="wc-2")
+        ),
+    }
+    made["ar_orders"] = store.set_status(made["ar_orders"].number, "open")
+    made["hr_general"] = store.set_status(made["hr_general"].number, "resolved")
+    return made
+
+
+LIST_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
+    ("everything, newest first", {}, ["hr_general", "en_general", "ar_orders",
+                                      "sl_billing"]),
+    ("status", {"status": "new"}, ["en_general", "sl_billing"]),
+    ("queue", {"queue": "general-en"}, ["hr_general", "en_general"]),
+    ("language", {"language": "ar"}, ["ar_orders"]),
+    ("combined", {"queue": "general-en", "status": "resolved"}, ["hr_general"]),
+    ("nothing matches", {"language": "de"}, []),
+    ("limit", {"limit": 2}, ["hr_general", "en_general"]),
+    ("conversation", {"conversation_id": "wc-2"}, ["hr_general"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"), [c[1:] for c in LIST_CASES], ids=[c[0] for c in LIST_CASES]
+)
+def test_list_filters(
+    store: TicketStore, populated: dict[str, Ticket], filters: dict[str, Any],
+    expected: list[str],
+) -> None:
+    got = store.list(**filters)
+    assert [t.number for t in got] == [populated[name].number for name in expected]
+    for ticket in got:  # listed tickets are complete, transcript included
+        assert ticket.transcript == RICH_TRANSCRIPT
+
+
+@pytest.mark.parametrize("bad", [{"status": "closed"}, {"limit": 0}, {"limit": -1}])
+def test_list_rejects_bad_arguments(store: TicketStore, bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        store.list(**bad)
+
+
+def test_append_turns(store: TicketStore) -> None:
+    ticket = store.create(draft(transcript=[turn(0)]))
+    store.append_turns(
+        ticket.number, [turn(1), turn(2, speaker="agent", language="sl")]
+    )
+    store.append_turns(ticket.number, [])
+    store.append_turns(ticket.number, [turn(3)])
+    got = store.get(ticket.number)
+    assert got is not None
+    assert [t.text for t in got.transcript] == [f"message {i}" for i in range(4)]
+    assert got.transcript[2].speaker == "agent"
+    assert got.updated_at is not None and got.updated_at > ticket.created_at
+    assert got.created_at == ticket.created_at
+
+
+def test_append_to_a_ticket_created_without_transcript(store: TicketStore) -> None:
+    ticket = store.create(draft(transcript=[]))
+    store.append_turns(ticket.number, [turn(0)])
+    got = store.get(ticket.number)
+    assert got is not None and [t.text for t in got.transcript] == ["message 0"]
+
+
+def test_append_to_unknown_ticket(store: TicketStore) -> None:
+    with pytest.raises(TicketNotFoundError, match="LU-424242"):
+        store.append_turns(424242, [turn(0)])
+
+
+@pytest.mark.parametrize("status", ["open", "pending", "resolved", "new"])
+def test_set_status(store: TicketStore, status: str) -> None:
+    ticket = store.create(draft())
+    updated = store.set_status(ticket.number, status)
+    assert updated.status == status
+    assert updated.updated_at is not None and updated.updated_at > ticket.created_at
+    assert store.get(ticket.number) == updated
+    assert updated.transcript == ticket.transcript
+
+
+def test_set_status_rejects_unknown_status(store: TicketStore) -> None:
+    ticket = store.create(draft())
+    with pytest.raises(ValueError, match="closed"):
+        store.set_status(ticket.number, "closed")
+    got = store.get(ticket.number)
+    assert got is not None and got.status == "new"
+
+
+def test_set_status_of_unknown_ticket(store: TicketStore) -> None:
+    with pytest.raises(TicketNotFoundError):
+        store.set_status(424242, "open")
+
+
+def test_closed_store_refuses_work(store_factory: Any) -> None:
+    store = store_factory.open()
+    store.close()
+    store.close()  # idempotent
+    with pytest.raises(TicketStoreError, match="closed"):
+        store.get(1)
+
+
+def _run_threads(n: int, target: Callable[[int], None]) -> None:
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            target(i)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one-store", "store-per-thread"])
+def test_concurrent_creates_and_appends(store_factory: Any, shared: bool) -> None:
+    threads, per_thread = 6, 5
+    main = store_factory.open()
+    target = main.create(draft(transcript=[]))
+    stores = [main if shared else store_factory.open() for _ in range(threads)]
+    created: list[int] = []
+    lock = threading.Lock()
+
+    def work(i: int) -> None:
+        s = stores[i]
+        for j in range(per_thread):
+            t = s.create(draft(conversation_id=f"c{i}-{j}", transcript=[turn(j)]))
+            with lock:
+                created.append(t.number)
+            s.append_turns(target.number, [turn(j, text=f"t{i}-{j}")])
+
+    _run_threads(threads, work)
+    assert len(set(created)) == threads * per_thread
+    got = main.get(target.number)
+    assert got is not None
+    texts = [t.text for t in got.transcript]
+    assert sorted(texts) == sorted(f"t{i}-{j}" for i in range(threads)
+                                   for j in range(per_thread))
+    for i in range(threads):  # each thread's appends stay in its order
+        mine = [x for x in texts if x.startswith(f"t{i}-")]
+        assert mine == [f"t{i}-{j}" for j in range(per_thread)]
+    assert len(main.list(limit=1000)) == threads * per_thread + 1
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one-store", "store-per-thread"])
+def test_concurrent_retries_create_one_ticket(store_factory: Any, shared: bool) -> None:
+    threads = 6
+    main = store_factory.open()
+    stores = [main if shared else store_factory.open() for _ in range(threads)]
+    numbers: list[int] = []
+
+    def work(i: int) -> None:
+        numbers.append(stores[i].create(draft(dedupe_key="retry-me")).number)
+
+    _run_threads(threads, work)
+    assert len(set(numbers)) == 1
+    assert len(main.list()) == 1
