@@ -1,0 +1,284 @@
+"""Rasa 3.6 NLU component that detects the language of every user message.
+
+Put it FIRST in the pipeline (config.yml), before the tokenizer; the translation
+component follows it and reads what it writes::
+
+    pipeline:
+      - name: bot.nlu.language.LanguageDetector
+      - name: WhitespaceTokenizer
+      ...
+
+It sets the message property ``language`` to :meth:`bot.language.Detection.to_dict`
+(``{"language": "sl", "confidence": 0.97, "method": "py3langid+markers",
+"candidates": [["sl", 0.97], ...], "words": 4}``) with ``add_to_output=True``, so it
+appears in Rasa's parse_data and in ``tracker.latest_message["language"]``. It is the
+raw detection of this one message; the conversation's language (the sticky rule) is
+:func:`bot.language.choose_language`, applied by whoever keeps per-conversation state.
+
+Component type: ``MESSAGE_FEATURIZER``, not trainable. Of the recipe's types only
+tokenizers and featurizers run on training data (``process_training_data``) as well as
+on messages, in pipeline order; a featurizer may stand before the tokenizer because it
+needs nothing from it. So training examples and live messages both carry ``language``,
+which the translation component placed after it needs in both phases. An
+``INTENT_CLASSIFIER``-type component would also run first at prediction time, but
+never during training. It adds no features, so Rasa's featurizer checks ignore it.
+
+Languages: the config keys ``supported``, ``also_detect`` and ``default`` may be given
+in config.yml; each one left out is read from the ``languages:`` section of
+supportbot.yml ($SUPPORTBOT_CONFIG or the project's file) when the component is created
+(``rasa train`` and server start), so the settings file stays the single place to
+configure languages. The resolved values are part of the fingerprint, so changing them
+re-runs this node (and everything after it) on the next ``rasa train``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import inspect
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.exceptions import InvalidConfigException
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot import language as lid
+from bot.errors import ConfigError
+from bot.language import Detection, LanguageSettings, check_language_codes
+from bot.settings import load_settings
+
+logger = logging.getLogger(__name__)
+
+#: Message property (and parse_data key) the component writes.
+LANGUAGE = "language"
+#: Metadata key Rasa's NLUMessageConverter puts the channel's metadata under.
+METADATA = "metadata"
+
+# Config keys.
+#: Languages with native NLU data. Default None: read ``languages.supported`` from
+#: supportbot.yml.
+SUPPORTED = "supported"
+#: Other languages the detector may answer (hr/sr/bs are reported as "hbs").
+#: Default None: read ``languages.also_detect`` from supportbot.yml.
+ALSO_DETECT = "also_detect"
+#: Fallback language, kept with the detection settings for callers of the sticky rule.
+#: Default None: read ``languages.default`` from supportbot.yml.
+DEFAULT = "default"
+#: Metadata keys holding a locale hint, first present wins. Default: ``language_hint``
+#: (set by our connectors, e.g. Telegram's language_code) then ``locale`` (browser).
+HINT_KEYS = "hint_keys"
+#: Blend in langdetect for messages of 3+ words. Default False: on bench/lid.py it did
+#: not raise accuracy and made detection ~60 times slower (~4 ms per message).
+SECOND_OPINION = "second_opinion"
+
+_KEYS = (SUPPORTED, ALSO_DETECT, DEFAULT, HINT_KEYS, SECOND_OPINION)
+_COMPONENT = "LanguageDetector"
+
+
+class LanguageConfigError(ConfigError, InvalidConfigException):
+    """A bad component config, naming the key and the fix; Rasa's CLI prints it."""
+
+
+def _error(key: str, problem: str, fix: str) -> LanguageConfigError:
+    return LanguageConfigError(
+        "config.yml", f"pipeline[{_COMPONENT}].{key}", problem, fix
+    )
+
+
+def validate_config(config: Mapping[str, Any]) -> None:
+    """Check the component's config; raises LanguageConfigError naming key and fix."""
+    for key in config:
+        if key not in _KEYS:
+            close = difflib.get_close_matches(str(key), _KEYS, n=1)
+            fix = f"did you mean '{close[0]}'?" if close else f"use {', '.join(_KEYS)}"
+            raise _error(str(key), "unknown key", fix)
+    for key in (SUPPORTED, ALSO_DETECT):
+        value = config.get(key)
+        if value is None:
+            continue
+        try:
+            check_language_codes(value, key)
+        except ValueError as exc:
+            raise _error(
+                key,
+                str(exc).split(": ", 1)[-1],
+                "a list of ISO 639-1 codes such as [en, sl], or leave it out to "
+                "use supportbot.yml",
+            ) from None
+    if config.get(SUPPORTED) is not None and not config[SUPPORTED]:
+        raise _error(SUPPORTED, "is empty", "list at least one language")
+    default = config.get(DEFAULT)
+    if default is not None and not isinstance(default, str):
+        raise _error(DEFAULT, f"must be a language code, got {default!r}", "e.g. en")
+    hint_keys = config.get(HINT_KEYS)
+    if not isinstance(hint_keys, (list, tuple)) or not all(
+        isinstance(k, str) for k in hint_keys
+    ):
+        raise _error(
+            HINT_KEYS,
+            f"must be a list of metadata keys, got {hint_keys!r}",
+            "e.g. [language_hint, locale]",
+        )
+    if not isinstance(config.get(SECOND_OPINION), bool):
+        raise _error(
+            SECOND_OPINION,
+            f"must be true or false, got {config.get(SECOND_OPINION)!r}",
+            "leave it out (false)",
+        )
+
+
+def resolve_settings(config: Mapping[str, Any]) -> LanguageSettings:
+    """Languages from config.yml, completed from supportbot.yml's ``languages:``."""
+    explicit = {k: config.get(k) for k in (SUPPORTED, ALSO_DETECT, DEFAULT)}
+    if (
+        explicit[SUPPORTED] is not None
+        and explicit[ALSO_DETECT] is not None
+        and (explicit[DEFAULT] is not None)
+    ):
+        file_settings = None
+    else:
+        try:
+            file_settings = LanguageSettings.from_section(
+                load_settings().section("languages")
+            )
+        except ConfigError as exc:
+            raise LanguageConfigError(
+                exc.file,
+                exc.key,
+                exc.problem,
+                exc.fix
+                or f"or give '{SUPPORTED}', '{ALSO_DETECT}' and '{DEFAULT}' in "
+                f"config.yml under {_COMPONENT}",
+            ) from None
+    supported = explicit[SUPPORTED] or (
+        file_settings.supported if file_settings else ()
+    )
+    also = explicit[ALSO_DETECT]
+    if also is None:
+        also = file_settings.also_detect if file_settings else ()
+    default = explicit[DEFAULT] or (
+        file_settings.default if file_settings else supported[0]
+    )
+    supported_codes = check_language_codes(supported, SUPPORTED)
+    if default.strip().lower() not in supported_codes:
+        raise _error(
+            DEFAULT,
+            f"'{default}' is not a supported language {list(supported_codes)}",
+            "set it to one of them or add it to 'supported'",
+        )
+    kwargs: dict[str, Any] = {}
+    if file_settings is not None:
+        kwargs = {
+            "switch_confidence": file_settings.switch_confidence,
+            "min_words_to_switch": file_settings.min_words_to_switch,
+        }
+    return LanguageSettings(
+        supported=supported_codes,
+        default=default.strip().lower(),
+        also_detect=check_language_codes(also, ALSO_DETECT),
+        **kwargs,
+    )
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False
+)
+class LanguageDetector(GraphComponent):
+    """Writes ``language`` (a :class:`bot.language.Detection` dict) on every message."""
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {
+            SUPPORTED: None,  # None: languages.supported from supportbot.yml
+            ALSO_DETECT: None,  # None: languages.also_detect from supportbot.yml
+            DEFAULT: None,  # None: languages.default from supportbot.yml
+            HINT_KEYS: ["language_hint", "locale"],  # metadata keys with a locale
+            SECOND_OPINION: False,  # langdetect blend: slower, no gain (bench/lid.py)
+        }
+
+    @staticmethod
+    def required_packages() -> list[str]:
+        return ["langdetect", "py3langid"]
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """Resolved languages and the detector's source, so changes re-run the node."""
+        try:
+            merged = {**cls.get_default_config(), **config}
+            settings = resolve_settings(merged)
+        except Exception:  # create() reports configuration errors properly
+            return None
+        payload = {
+            "settings": [
+                settings.supported,
+                settings.also_detect,
+                settings.default,
+            ],
+            "hint_keys": merged.get(HINT_KEYS),
+            "second_opinion": merged.get(SECOND_OPINION),
+            "detector": hashlib.sha256(
+                inspect.getsource(lid).encode("utf-8")
+            ).hexdigest(),
+        }
+        return hashlib.sha256(
+            json.dumps(payload, sort_keys=True, default=list).encode("utf-8")
+        ).hexdigest()
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> LanguageDetector:
+        return cls(config)
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        config = {**self.get_default_config(), **config}
+        validate_config(config)
+        self.settings = resolve_settings(config)
+        self.hint_keys: tuple[str, ...] = tuple(config[HINT_KEYS])
+        self.detector = lid.LanguageDetector.from_settings(
+            self.settings, second_opinion=config[SECOND_OPINION]
+        )
+        self.detector.warm_up()  # model problems surface at start-up, not mid-chat
+
+    def _hint(self, message: Message) -> str | None:
+        metadata = message.get(METADATA)
+        if not isinstance(metadata, Mapping):
+            return None
+        for key in self.hint_keys:
+            value = metadata.get(key)
+            if isinstance(value, str) and value.strip():
+                return value
+        return None
+
+    def detect(self, message: Message) -> Detection | None:
+        """Detect and store one message's language; None for messages without text."""
+        text = message.get(TEXT)
+        if not isinstance(text, str):
+            return None
+        detection = self.detector.detect(text, hint=self._hint(message))
+        message.set(LANGUAGE, detection.to_dict(), add_to_output=True)
+        return detection
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        """Set ``language`` on each message (prediction, end-to-end featurization)."""
+        for message in messages:
+            self.detect(message)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Set ``language`` on each training example that has text."""
+        for example in training_data.training_examples:
+            self.detect(example)
+        return training_data
