@@ -1,6 +1,7 @@
 """action_handle_fallback: what the bot does when it did not understand.
 
-First miss: if the knowledge base has a confident answer to the literal text, give it;
+Run for low NLU confidence (the `nlu_fallback` rule) and as Rasa's core fallback (the
+policies do not know what follows an understood message). First miss: if the knowledge base has a confident answer to the literal text, give it;
 otherwise ask the customer to rephrase. After `escalation.fallbacks_before_human` misses in
 a row, offer a human (utter_offer_human, whose yes/no the rules in data/rules/handoff.yml
 turn into a ticket or a polite close).
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import FollowupAction
+from rasa_sdk.events import FollowupAction, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.kb import OFFER_HUMAN, answer_from_kb
@@ -45,6 +46,19 @@ class ActionHandleFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        if tracker.latest_action_name == OFFER_HUMAN:
+            # Rasa's core fallback right after the offer: the offer is the answer; wait
+            # for the customer (returning the offer again would loop until Rasa's
+            # circuit breaker stops the turn).
+            return []
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        if intent != FALLBACK_INTENT:
+            # Run as Rasa's *core* fallback: NLU understood the message ("ok", "👍" →
+            # affirm) but no rule or story says what follows it here. Acknowledge and
+            # revert the message, as Rasa's own action_default_fallback does, so the
+            # dialogue policies are back in a known state and predict listening.
+            dispatcher.utter_message(response="utter_anything_else")
+            return [UserUtteranceReverted()]
         if misses_in_a_row(tracker.events) >= get_services().fallbacks_before_human:
             return [FollowupAction(OFFER_HUMAN)]
         try:

@@ -26,6 +26,19 @@ def language_hint(metadata: dict[str, Any] | None) -> str | None:
     return str(hint).split("-")[0].split("_")[0].lower() if hint else None
 
 
+#: A supported language must have at least this share of the detector's probability to
+#: answer a message detected as an unsupported neighbour (e.g. sl behind hbs).
+CLOSE_CANDIDATE_MIN = 0.3
+
+
+def close_supported(detection: Detection, supported: tuple[str, ...] | list[str]) -> str | None:
+    """The best supported runner-up of a detection, if it is a serious candidate."""
+    for code, probability in detection.candidates:
+        if code in supported and probability >= CLOSE_CANDIDATE_MIN:
+            return code
+    return None
+
+
 class ActionSetLanguage(Action):
     def name(self) -> str:
         return "action_set_language"
@@ -48,9 +61,13 @@ class ActionSetLanguage(Action):
             hint=hint,
         )
         if chosen not in langs.supported:
-            # No native data for it (yet): answer in the conversation's language or the
-            # default, and remember what was detected for the agent who may take over.
-            chosen = previous if previous in langs.supported else langs.default
+            # No native data for it (yet): answer in a close supported language the
+            # detector also saw (a Slovenian question py3langid leans Croatian on), else
+            # in the conversation's language or the default; the detected language is
+            # kept for the agent who may take over.
+            chosen = close_supported(detection, langs.supported) or (
+                previous if previous in langs.supported else langs.default
+            )
         events = []
         if chosen != previous:
             events.append(SlotSet("language", chosen))

@@ -179,13 +179,16 @@ MARKERS: Mapping[str, Mapping[str, float]] = {
             naročilom narocilo narocila narocilu narocilom morem moreš mores deluje
             kar pozdravljeni živjo zivjo bom boš boste bo geslo gesla vračilo vracilo
             poštnina postnina nekaj nič mojga tvojga kok kolk lp hočem hocem želel
-            želela zelel zelela prejel prejela prispel prispela
+            želela zelel zelela prejel prejela prispel prispela dober dolgo traja
+            trajala trajalo lep
             """),
             1.0,
         ),
         **dict.fromkeys(_words("kaj rabim dela stane"), 0.5),
         "hvala lepa": 2.0,
         "v redu": 2.0,
+        "dober dan": 2.0,
+        "lep pozdrav": 2.0,
         "ne vem": 1.0,
     },
     GROUP_CODE: {
