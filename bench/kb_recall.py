@@ -60,9 +60,9 @@ def main() -> int:
             pairs = result["per_lang"][lang]
             r1 = sum(p[0] for p in pairs) / len(pairs)
             r3 = sum(p[1] for p in pairs) / len(pairs)
-            cells.append(f"{lang} {r1:.0%} / {r3:.0%} (n={len(pairs)})")
+            cells.append(f"{r1:.0%} / {r3:.0%} (n={len(pairs)})")
         allp = [p for v in result["per_lang"].values() for p in v]
-        cells.append(f"all {sum(p[0] for p in allp) / len(allp):.0%} / {sum(p[1] for p in allp) / len(allp):.0%}")
+        cells.append(f"{sum(p[0] for p in allp) / len(allp):.0%} / {sum(p[1] for p in allp) / len(allp):.0%}")
         rows.append(f"| {label} | " + " | ".join(cells) + f" | {statistics.median(result['ms']):.1f} |")
         dists[label] = result
     langs = sorted(dists["hybrid (bot)"]["per_lang"])

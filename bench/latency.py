@@ -25,7 +25,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.run import Bot, BotConfig, free_port  # noqa: E402
-from tests.conftest import write_settings  # noqa: E402
+
+
+def write_settings(folder: Path) -> Path:
+    """supportbot.yml with absolute paths and a fresh ticket database in ``folder``."""
+    data = yaml.safe_load((ROOT / "supportbot.yml").read_text(encoding="utf-8"))
+    kb = data["knowledge_base"]
+    for key in ("articles", "index_dir", "model"):
+        kb[key] = str((ROOT / kb[key]).resolve())
+    data["tickets"]["database"] = str(folder / "tickets.sqlite3")
+    path = folder / "supportbot.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
 
 
 def peak_rss_mb(pid: int) -> float:
