@@ -17,6 +17,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.common import latest_intent
 from actions.kb import OFFER_HUMAN, answer_from_kb
 from bot.errors import SupportBotError
 from bot.services import get_services
@@ -51,7 +52,7 @@ class ActionHandleFallback(Action):
             # for the customer (returning the offer again would loop until Rasa's
             # circuit breaker stops the turn).
             return []
-        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        intent, _ = latest_intent(tracker)
         if intent != FALLBACK_INTENT:
             # Run as Rasa's *core* fallback: NLU understood the message ("ok", "👍" →
             # affirm) but no rule or story says what follows it here. Acknowledge and
