@@ -68,11 +68,14 @@ lock: | $(UV)
 # Both steps skip work when nothing changed (the index checks its manifest; the stamp
 # tracks the training inputs), so a second `make run` starts in seconds.
 kb: setup
-	$(ACT) -m kb_index build
+	@mkdir -p var
+	flock var/.kb.lock $(ACT) -m kb_index build
 
 $(RASA_MODEL_STAMP): .venv-rasa/.installed $(TRAIN_INPUTS) bot/nlu/language.py bot/language.py
 	$(RASA) data validate --domain domain.yml --data data/nlu data/rules data/stories --config config.yml 2>&1 | tail -n 20 || { echo "error: training data did not validate (see above)" >&2; exit 1; }
-	$(RASA) train --domain domain.yml --data data/nlu data/rules data/stories --config config.yml --out models/rasa --fixed-model-name support
+	@mkdir -p models/rasa
+	@# one training at a time: parallel `make train`s would write the same model file
+	flock models/rasa/.train.lock $(RASA) train --domain domain.yml --data data/nlu data/rules data/stories --config config.yml --out models/rasa --fixed-model-name support
 	touch $@
 
 train: $(RASA_MODEL_STAMP)
@@ -81,7 +84,13 @@ train: $(RASA_MODEL_STAMP)
 run: setup kb train
 	$(ACT) -m bot run
 
-test: setup kb train
+# Browser tests drive Debian's Chromium (never a downloaded browser); CI installs it here.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "error: Chromium not found at $(CHROMIUM); install Debian's chromium package" >&2; exit 1; }
+	apt-get install -y -qq chromium chromium-driver >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: setup kb train $(CHROMIUM)
 	$(MAKE) --no-print-directory test-rasa-env test-actions-env
 
 # NLU components and channels run inside the Rasa server: their tests run in its environment.

@@ -43,6 +43,9 @@ class BotConfig:
     tracker_db: Path = PROJECT_ROOT / "var" / "tracker.sqlite3"
     log_dir: Path = PROJECT_ROOT / "var" / "log"
     settings_file: Path | None = None
+    #: Rasa's channel and endpoint files; tests point channels at stand-in servers with their own.
+    credentials_file: Path = PROJECT_ROOT / "credentials.yml"
+    endpoints_file: Path = PROJECT_ROOT / "endpoints.yml"
     extra_env: Mapping[str, str] = field(default_factory=dict)
     rasa_python: Path = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
     action_python: Path = PROJECT_ROOT / ".venv" / "bin" / "python"
@@ -183,7 +186,8 @@ class Bot:
                 "rasa",
                 [str(cfg.rasa_python), "-m", "rasa", "run",
                  "--model", str(models[-1]),
-                 "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+                 "--endpoints", str(cfg.endpoints_file),
+                 "--credentials", str(cfg.credentials_file),
                  "--interface", cfg.host, "--port", str(cfg.rasa_port),
                  "--cors", f"http://{cfg.host}:{cfg.web_port}"],
             )
