@@ -13,6 +13,7 @@ import contextlib
 import http.server
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -50,6 +51,12 @@ class BotConfig:
     rasa_python: Path = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
     action_python: Path = PROJECT_ROOT / ".venv" / "bin" / "python"
     serve_web: bool = True
+    #: Token for Rasa's HTTP API (``--enable-api``): the inbox uses it to pause, resume and
+    #: reply to conversations, the editors' reload to swap models. From
+    #: $SUPPORTBOT_RASA_TOKEN, else a fresh random one per run; never a fixed default.
+    rasa_token: str = field(
+        default_factory=lambda: os.environ.get("SUPPORTBOT_RASA_TOKEN") or secrets.token_urlsafe(24)
+    )
 
     @property
     def rasa_url(self) -> str:
@@ -133,6 +140,9 @@ class Bot:
                 "HF_HUB_OFFLINE": env.get("HF_HUB_OFFLINE", "1"),
                 "TRANSFORMERS_OFFLINE": env.get("TRANSFORMERS_OFFLINE", "1"),
                 "SUPPORTBOT_WARM_UP": "1",
+                # Where our own processes reach Rasa's HTTP API (inbox, actions, reload).
+                "SUPPORTBOT_RASA_URL": self.config.rasa_url,
+                "SUPPORTBOT_RASA_TOKEN": self.config.rasa_token,
             }
         )
         if self.config.settings_file:
@@ -189,6 +199,7 @@ class Bot:
                  "--endpoints", str(cfg.endpoints_file),
                  "--credentials", str(cfg.credentials_file),
                  "--interface", cfg.host, "--port", str(cfg.rasa_port),
+                 "--enable-api", "--auth-token", cfg.rasa_token,
                  "--cors", f"http://{cfg.host}:{cfg.web_port}"],
             )
             self._wait_healthy("actions", f"{cfg.action_url}/health", timeout)
