@@ -12,7 +12,7 @@ from functools import cached_property
 from bot.hours import BusinessHours
 from bot.language import LanguageSettings
 from bot.settings import Settings, load_settings
-from bot.tickets.store import TicketStore, open_store
+from bot.tickets.store import TicketStore, open_configured_store
 from kb_index.retriever import KBSettings, KnowledgeBase
 
 
@@ -34,7 +34,7 @@ class Services:
 
     @cached_property
     def tickets(self) -> TicketStore:
-        return open_store(self.settings.section("tickets"))
+        return open_configured_store(self.settings)
 
     @cached_property
     def hours(self) -> BusinessHours:

@@ -18,7 +18,7 @@ from typing import Any
 from bot.hours import parse_timezone
 from bot.settings import Settings, load_settings
 from bot.tickets.model import STATUSES, Ticket, Turn, parse_ref
-from bot.tickets.store import DEFAULT_LIST_LIMIT, TicketStore, open_store
+from bot.tickets.store import DEFAULT_LIST_LIMIT, TicketStore, open_configured_store
 
 LIST_COLUMNS = (
     "ref", "created", "status", "priority", "queue", "language", "channel", "reason",
@@ -66,7 +66,7 @@ def _open(args: argparse.Namespace) -> tuple[TicketStore, tzinfo, Settings]:
     settings = load_settings(args.config)
     hours = settings.section("business_hours", required=False)
     zone: tzinfo = parse_timezone(hours) if "timezone" in hours.data else timezone.utc
-    store = open_store(settings.section("tickets"))
+    store = open_configured_store(settings)
     return store, zone, settings
 
 

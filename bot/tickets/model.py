@@ -66,6 +66,10 @@ def datetime_to_json(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat()
 
 
+def _json_time(value: datetime | None) -> str | None:
+    return datetime_to_json(value) if value is not None else None
+
+
 def datetime_from_json(value: str) -> datetime:
     """Inverse of ``datetime_to_json``; a naive string is read as UTC."""
     parsed = datetime.fromisoformat(value)
@@ -186,13 +190,23 @@ class Ticket(TicketDraft):
     created_at: datetime
     status: TicketStatus = "new"
     updated_at: datetime | None = None
+    #: The agent who took the ticket (assigning opens it); None while unassigned.
+    assignee: str | None = None
+    #: The customer's answer to the satisfaction question, 1 (bad) .. 5 (great).
+    csat: int | None = None
+    #: When an agent first answered the customer (set once, never moved).
+    first_response_at: datetime | None = None
+    #: When the ticket was last resolved; None while it is not resolved.
+    resolved_at: datetime | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _require_aware("created_at", self.created_at)
-        _require_aware("updated_at", self.updated_at)
+        for name in ("created_at", "updated_at", "first_response_at", "resolved_at"):
+            _require_aware(name, getattr(self, name))
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        if self.csat is not None:
+            check_csat(self.csat)
 
     @property
     def ref(self) -> str:
@@ -209,6 +223,10 @@ class Ticket(TicketDraft):
                 datetime_to_json(self.updated_at) if self.updated_at else None
             ),
             "status": self.status,
+            "assignee": self.assignee,
+            "csat": self.csat,
+            "first_response_at": _json_time(self.first_response_at),
+            "resolved_at": _json_time(self.resolved_at),
             "conversation_id": self.conversation_id,
             "channel": self.channel,
             "customer_id": self.customer_id,
@@ -226,4 +244,62 @@ class Ticket(TicketDraft):
             "summary": self.summary,
             "dedupe_key": self.dedupe_key,
             "transcript": [t.to_json() for t in self.transcript],
+        }
+
+
+#: Lowest and highest customer-satisfaction score.
+CSAT_RANGE = (1, 5)
+
+EventKind = Literal[
+    "created", "assigned", "note", "agent_reply", "customer_message", "status",
+    "resolved", "csat", "delivered",
+]
+#: Every state change of a ticket is one of these (the ticket's history).
+EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
+
+
+def check_csat(score: object) -> int:
+    """``score`` if it is a whole number 1..5, else ValueError (bool is no score)."""
+    low, high = CSAT_RANGE
+    if isinstance(score, int) and not isinstance(score, bool) and low <= score <= high:
+        return score
+    raise ValueError(f"CSAT must be a whole number {low}..{high}, got {score!r}")
+
+
+@dataclass(frozen=True)
+class TicketEvent:
+    """One entry in a ticket's history: what changed, when, and who changed it.
+
+    ``seq`` counts from 1 per ticket; ``actor`` is an agent name, ``"bot"``,
+    ``"customer"`` or ``"outbox"``; ``data`` holds the details of the change as
+    JSON-ready values (e.g. ``{"text": ...}`` for a note, ``{"score": 4}`` for CSAT).
+    """
+
+    number: int
+    seq: int
+    at: datetime
+    kind: EventKind
+    actor: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require_aware("TicketEvent.at", self.at)
+        if self.kind not in EVENT_KINDS:
+            raise ValueError(f"kind must be one of {EVENT_KINDS}, got {self.kind!r}")
+
+    @property
+    def ref(self) -> str:
+        """The ticket reference this event belongs to."""
+        return format_ref(self.number)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (time as ISO 8601 UTC)."""
+        return {
+            "ref": self.ref,
+            "number": self.number,
+            "seq": self.seq,
+            "at": datetime_to_json(self.at),
+            "kind": self.kind,
+            "actor": self.actor,
+            "data": dict(self.data),
         }

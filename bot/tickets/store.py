@@ -1,20 +1,30 @@
 """Ticket stores: SQLite for the embedded default, PostgreSQL for the scale-out set-up.
 
-Both implement ``TicketStore`` and pass the same contract tests
-(tests/bot/tickets/test_store_contract.py). Plain SQL, two tables:
+One implementation, ``SQLTicketStore``, holds every query; a ``Dialect`` carries the
+few things the two databases spell differently (placeholders, column types, how times,
+lists and booleans are stored, row locks), and two thin subclasses own the connection.
+Both pass the same contract tests (tests/bot/tickets/test_store_contract.py).
 
-* ``tickets``: one row per ticket; ``number`` is the ticket number (never reused);
-  ``dedupe_key`` is unique, so a retried escalation finds the ticket it already created.
+Tables (plain SQL, versioned by ``MIGRATIONS``; a database from an older version is
+upgraded in place when opened, one from a newer version is refused):
+
+* ``tickets``: one row per ticket; ``number`` is never reused; ``dedupe_key`` is unique,
+  so a retried escalation finds the ticket it already created.
 * ``ticket_turns``: the transcript, one row per turn, ordered by ``seq``.
+* ``ticket_events`` (v2): the history; every state change writes one event in the same
+  transaction as the change.
+* ``ticket_outbox`` (v2): when the store is opened with ``outbox=True``, every event
+  except ``delivered`` also queues a helpdesk document (bot/tickets/payload.py) in that
+  same transaction; bot/tickets/outbox.py delivers it.
 
-``create`` commits before it returns (SQLite with ``synchronous=FULL``), so the number
-the customer is told survives a crash. Every method is safe to call from several
-threads; each store holds one connection behind a lock (writes are serialised by the
-database anyway: SQLite has one writer, and the PostgreSQL transactions here take a few
-milliseconds). Across processes, SQLite's ``BEGIN IMMEDIATE`` and PostgreSQL's row locks
-and unique constraint keep numbering, appends and de-duplication correct.
+Writes commit before they return (SQLite with ``synchronous=FULL``), so the number the
+customer is told survives a crash. Every method is safe to call from several threads;
+each store holds one connection behind a lock. Across processes, SQLite's
+``BEGIN IMMEDIATE`` and PostgreSQL's row locks and unique constraints keep numbering,
+appends, event sequences and de-duplication correct.
 
-The calls block: from async code (rasa_sdk actions) run them in an executor.
+Every method that changes something takes ``now`` (default: the store's clock) so tests
+and metrics are deterministic. The calls block: from async code run them in an executor.
 """
 
 from __future__ import annotations
@@ -26,40 +36,54 @@ import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import fields
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
+from string import Template
 from types import TracebackType
 from typing import Any, Protocol, cast, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import SupportBotError
-from bot.settings import Section
+from bot.settings import Section, Settings
 from bot.tickets.model import (
     STATUSES,
+    EventKind,
     Speaker,
     Ticket,
     TicketDraft,
+    TicketEvent,
     TicketStatus,
     Turn,
+    check_csat,
+    datetime_to_json,
     format_ref,
 )
+from bot.tickets.payload import build_payload, idempotency_key
 
 Clock = Callable[[], datetime]
 
-#: Bumped when the schema changes; a database written by a newer version is refused.
-SCHEMA_VERSION = 1
+#: Bumped when the schema changes (see MIGRATIONS).
+SCHEMA_VERSION = 2
 DEFAULT_LIST_LIMIT = 50
+#: Tickets loaded per query when transcripts are attached (keeps IN lists short).
+_CHUNK = 500
 
 _TICKET_COLUMNS = (
     "number", "created_at", "updated_at", "status", "conversation_id", "channel",
     "customer_id", "language", "reason", "queue", "priority", "after_hours",
-    "promised_reply_at", "tags", "summary", "dedupe_key",
+    "promised_reply_at", "tags", "summary", "dedupe_key", "assignee", "csat",
+    "first_response_at", "resolved_at",
 )
 _TURN_COLUMNS = (
     "ticket_number", "seq", "at", "speaker", "text", "language", "translation",
     "intent", "confidence", "kb_articles", "message_id", "channel",
+)
+_EVENT_COLUMNS = ("ticket_number", "seq", "at", "kind", "actor", "data")
+_OUTBOX_COLUMNS = (
+    "id", "idempotency_key", "ticket_number", "event_seq", "created_at", "payload",
+    "attempts", "next_attempt_at", "delivered_at", "dead_at", "last_error",
 )
 _DRAFT_FIELDS = tuple(f.name for f in fields(TicketDraft))
 
@@ -99,11 +123,37 @@ class TicketNotFoundError(TicketStoreError, LookupError):
 # ---------------------------------------------------------------------- protocol
 
 
+@dataclass(frozen=True)
+class OutboxItem:
+    """One queued helpdesk document and its delivery state."""
+
+    id: int
+    idempotency_key: str
+    number: int
+    event_seq: int
+    created_at: datetime
+    payload: dict[str, Any]
+    attempts: int
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    dead_at: datetime | None
+    last_error: str | None
+
+    @property
+    def state(self) -> str:
+        """``delivered``, ``dead`` (gave up) or ``pending``."""
+        if self.delivered_at is not None:
+            return "delivered"
+        return "dead" if self.dead_at is not None else "pending"
+
+
 @runtime_checkable
 class TicketStore(Protocol):
     """Where tickets live. Every implementation passes the same contract suite."""
 
-    def create(self, draft: TicketDraft) -> Ticket:
+    database: str
+
+    def create(self, draft: TicketDraft, *, now: datetime | None = None) -> Ticket:
         """Store a new ticket (status ``new``) and commit before returning it.
 
         A draft whose ``dedupe_key`` is already stored returns that ticket unchanged.
@@ -116,22 +166,78 @@ class TicketStore(Protocol):
 
     def list(
         self,
-        status: str | None = None,
+        status: str | Sequence[str] | None = None,
         queue: str | None = None,
         language: str | None = None,
-        limit: int = DEFAULT_LIST_LIMIT,
+        limit: int | None = DEFAULT_LIST_LIMIT,
         *,
         conversation_id: str | None = None,
+        queues: Sequence[str] | None = None,
+        assignee: str | None = None,
+        unassigned: bool = False,
+        after_hours: bool | None = None,
+        priority: str | None = None,
+        customer_id: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        transcripts: bool = True,
     ) -> builtins.list[Ticket]:
-        """Tickets matching every given filter, newest first, with transcripts."""
+        """Tickets matching every given filter, newest first."""
         ...
 
-    def append_turns(self, number: int, turns: Sequence[Turn]) -> None:
+    def append_turns(
+        self, number: int, turns: Sequence[Turn], *, now: datetime | None = None
+    ) -> None:
         """Add turns after the existing transcript; raises TicketNotFoundError."""
         ...
 
-    def set_status(self, number: int, status: str) -> Ticket:
+    def set_status(
+        self, number: int, status: str, *, actor: str = "system",
+        now: datetime | None = None,
+    ) -> Ticket:
         """Set the status and return the updated ticket; raises TicketNotFoundError."""
+        ...
+
+    def assign(self, number: int, agent: str, *, now: datetime | None = None) -> Ticket:
+        """Give the ticket to ``agent`` and open it."""
+        ...
+
+    def add_note(
+        self, number: int, agent: str, text: str, *, now: datetime | None = None
+    ) -> TicketEvent:
+        """An internal note (never shown to the customer)."""
+        ...
+
+    def add_agent_reply(
+        self, number: int, agent: str, turn: Turn, *, now: datetime | None = None
+    ) -> Ticket:
+        """Append the agent's reply; the first one sets ``first_response_at``."""
+        ...
+
+    def resolve(
+        self, number: int, agent: str, *, now: datetime | None = None
+    ) -> Ticket:
+        """Mark resolved and set ``resolved_at``."""
+        ...
+
+    def set_csat(
+        self, number: int, score: int, *, now: datetime | None = None
+    ) -> Ticket:
+        """Store the customer's 1..5 satisfaction score."""
+        ...
+
+    def events(self, number: int) -> builtins.list[TicketEvent]:
+        """The ticket's history, oldest first; raises TicketNotFoundError."""
+        ...
+
+    def events_since(
+        self, after: datetime | None = None, kinds: Sequence[str] | None = None
+    ) -> builtins.list[TicketEvent]:
+        """Events of every ticket (optionally after a time / of some kinds)."""
+        ...
+
+    def open_ticket_for(self, conversation_id: str) -> Ticket | None:
+        """The newest ticket of the conversation that is not resolved."""
         ...
 
     def close(self) -> None:
@@ -139,7 +245,179 @@ class TicketStore(Protocol):
         ...
 
 
-# ---------------------------------------------------------------------- shared helpers
+# ---------------------------------------------------------------------- dialects
+
+
+def _sqlite_time(value: datetime) -> str:
+    # Fixed width, UTC: sorts as text and round-trips with fromisoformat.
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _sqlite_parse_time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the databases; every query is written once, with ``?``."""
+
+    name: str
+    placeholder: str
+    #: Column types substituted into MIGRATIONS (``$ts``, ``$pk`` …).
+    types: Mapping[str, str]
+    encode_time: Callable[[datetime], Any]
+    decode_time: Callable[[Any], datetime]
+    encode_list: Callable[[Sequence[str]], Any]
+    decode_list: Callable[[Any], Sequence[str]]
+    encode_bool: Callable[[bool], Any]
+    #: Appended to a SELECT that must lock the row until commit.
+    lock_rows: str
+    #: Appended to the outbox claim so that parallel workers skip each other's rows.
+    skip_locked: str
+
+    def sql(self, text: str) -> str:
+        """``text`` with ``?`` placeholders in this dialect's style."""
+        return text if self.placeholder == "?" else text.replace("?", self.placeholder)
+
+    def ddl(self, template: str) -> builtins.list[str]:
+        """The statements of a migration template, with this dialect's types."""
+        text = Template(template).substitute(self.types)
+        return [s.strip() for s in text.split(";") if s.strip()]
+
+    def time_opt(self, value: datetime | None) -> Any:
+        return None if value is None else self.encode_time(value)
+
+    def time_or_none(self, value: Any) -> datetime | None:
+        return None if value is None else self.decode_time(value)
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    placeholder="?",
+    types={
+        "pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "bigint": "INTEGER",
+        "ts": "TEXT", "bool": "INTEGER", "real": "REAL",
+        "list": "TEXT NOT NULL DEFAULT '[]'",
+    },
+    encode_time=_sqlite_time,
+    decode_time=_sqlite_parse_time,
+    encode_list=lambda items: json.dumps(list(items), ensure_ascii=False),
+    decode_list=lambda raw: json.loads(raw) if raw else [],
+    encode_bool=int,
+    lock_rows="",  # BEGIN IMMEDIATE already holds the database's one write lock
+    skip_locked="",
+)
+
+POSTGRES = Dialect(
+    name="postgresql",
+    placeholder="%s",
+    types={
+        "pk": "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+        "bigint": "BIGINT", "ts": "TIMESTAMPTZ", "bool": "BOOLEAN",
+        "real": "DOUBLE PRECISION", "list": "TEXT[] NOT NULL DEFAULT '{}'",
+    },
+    encode_time=lambda value: value,
+    decode_time=_as_utc,
+    encode_list=list,
+    decode_list=lambda raw: raw or [],
+    encode_bool=bool,
+    lock_rows=" FOR UPDATE",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
+)
+
+#: (version, DDL template). A database at version N gets every migration above N, in
+#: one transaction, when it is opened.
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (1, """
+CREATE TABLE IF NOT EXISTS tickets (
+    number            $pk,
+    created_at        $ts NOT NULL,
+    updated_at        $ts NOT NULL,
+    status            TEXT NOT NULL
+                      CHECK (status IN ('new', 'open', 'pending', 'resolved')),
+    conversation_id   TEXT NOT NULL,
+    channel           TEXT NOT NULL,
+    customer_id       TEXT NOT NULL,
+    language          TEXT NOT NULL,
+    reason            TEXT NOT NULL,
+    queue             TEXT NOT NULL,
+    priority          TEXT NOT NULL,
+    after_hours       $bool NOT NULL,
+    promised_reply_at $ts,
+    tags              $list,
+    summary           TEXT NOT NULL DEFAULT '',
+    dedupe_key        TEXT UNIQUE
+);
+CREATE TABLE IF NOT EXISTS ticket_turns (
+    ticket_number $bigint NOT NULL REFERENCES tickets (number) ON DELETE CASCADE,
+    seq           INTEGER NOT NULL,
+    at            $ts NOT NULL,
+    speaker       TEXT NOT NULL,
+    text          TEXT NOT NULL,
+    language      TEXT,
+    translation   TEXT,
+    intent        TEXT,
+    confidence    $real,
+    kb_articles   $list,
+    message_id    TEXT,
+    channel       TEXT,
+    PRIMARY KEY (ticket_number, seq)
+);
+CREATE INDEX IF NOT EXISTS tickets_status ON tickets (status);
+CREATE INDEX IF NOT EXISTS tickets_queue ON tickets (queue);
+CREATE INDEX IF NOT EXISTS tickets_language ON tickets (language);
+CREATE INDEX IF NOT EXISTS tickets_conversation ON tickets (conversation_id)
+"""),
+    (2, """
+ALTER TABLE tickets ADD COLUMN assignee TEXT;
+ALTER TABLE tickets ADD COLUMN csat INTEGER CHECK (csat BETWEEN 1 AND 5);
+ALTER TABLE tickets ADD COLUMN first_response_at $ts;
+ALTER TABLE tickets ADD COLUMN resolved_at $ts;
+CREATE INDEX IF NOT EXISTS tickets_customer ON tickets (customer_id, created_at);
+CREATE INDEX IF NOT EXISTS tickets_assignee ON tickets (assignee);
+CREATE TABLE IF NOT EXISTS ticket_events (
+    ticket_number $bigint NOT NULL REFERENCES tickets (number) ON DELETE CASCADE,
+    seq           INTEGER NOT NULL,
+    at            $ts NOT NULL,
+    kind          TEXT NOT NULL,
+    actor         TEXT NOT NULL,
+    data          TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (ticket_number, seq)
+);
+CREATE INDEX IF NOT EXISTS ticket_events_at ON ticket_events (at);
+CREATE TABLE IF NOT EXISTS ticket_outbox (
+    id              $pk,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    ticket_number   $bigint NOT NULL REFERENCES tickets (number) ON DELETE CASCADE,
+    event_seq       INTEGER NOT NULL,
+    created_at      $ts NOT NULL,
+    payload         TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at $ts NOT NULL,
+    delivered_at    $ts,
+    dead_at         $ts,
+    last_error      TEXT
+);
+CREATE INDEX IF NOT EXISTS ticket_outbox_due
+    ON ticket_outbox (delivered_at, dead_at, next_attempt_at);
+CREATE INDEX IF NOT EXISTS ticket_outbox_ticket ON ticket_outbox (ticket_number, id);
+-- Tickets from version 1 get the history they would have had: their creation.
+INSERT INTO ticket_events (ticket_number, seq, at, kind, actor, data)
+    SELECT number, 1, created_at, 'created', 'bot', '{"migrated": true}' FROM tickets;
+UPDATE tickets SET resolved_at = updated_at WHERE status = 'resolved'
+"""),
+)
+assert MIGRATIONS[-1][0] == SCHEMA_VERSION
+
+
+# ---------------------------------------------------------------------- helpers
 
 
 def _utcnow() -> datetime:
@@ -152,37 +430,18 @@ def _check_status(status: str) -> TicketStatus:
     return cast(TicketStatus, status)
 
 
-def _check_limit(limit: int) -> int:
+def _check_limit(limit: int | None) -> int | None:
+    if limit is None:
+        return None
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+        raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
     return limit
 
 
-def _ticket_from_draft(
-    draft: TicketDraft, number: int, created_at: datetime
-) -> Ticket:
-    values = {name: getattr(draft, name) for name in _DRAFT_FIELDS}
-    values["transcript"] = list(draft.transcript)
-    return Ticket(
-        **values, number=number, created_at=created_at, status="new",
-        updated_at=created_at,
-    )
-
-
-def _filters(
-    status: str | None, queue: str | None, language: str | None,
-    conversation_id: str | None,
-) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    if status is not None:
-        out.append(("status", _check_status(status)))
-    if queue is not None:
-        out.append(("queue", queue))
-    if language is not None:
-        out.append(("language", language))
-    if conversation_id is not None:
-        out.append(("conversation_id", conversation_id))
-    return out
+def _check_name(what: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    return value.strip()
 
 
 def redact_dsn(dsn: str) -> str:
@@ -201,70 +460,698 @@ def redact_dsn(dsn: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-# ---------------------------------------------------------------------- SQLite
+class _Tx:
+    """One open transaction: runs ``?``-style SQL through the dialect."""
 
-_SQLITE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tickets (
-    number            INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at        TEXT NOT NULL,
-    updated_at        TEXT NOT NULL,
-    status            TEXT NOT NULL
-                      CHECK (status IN ('new', 'open', 'pending', 'resolved')),
-    conversation_id   TEXT NOT NULL,
-    channel           TEXT NOT NULL,
-    customer_id       TEXT NOT NULL,
-    language          TEXT NOT NULL,
-    reason            TEXT NOT NULL,
-    queue             TEXT NOT NULL,
-    priority          TEXT NOT NULL,
-    after_hours       INTEGER NOT NULL,
-    promised_reply_at TEXT,
-    tags              TEXT NOT NULL DEFAULT '[]',
-    summary           TEXT NOT NULL DEFAULT '',
-    dedupe_key        TEXT UNIQUE
-);
-CREATE TABLE IF NOT EXISTS ticket_turns (
-    ticket_number INTEGER NOT NULL REFERENCES tickets (number) ON DELETE CASCADE,
-    seq           INTEGER NOT NULL,
-    at            TEXT NOT NULL,
-    speaker       TEXT NOT NULL,
-    text          TEXT NOT NULL,
-    language      TEXT,
-    translation   TEXT,
-    intent        TEXT,
-    confidence    REAL,
-    kb_articles   TEXT NOT NULL DEFAULT '[]',
-    message_id    TEXT,
-    channel       TEXT,
-    PRIMARY KEY (ticket_number, seq)
-);
-CREATE INDEX IF NOT EXISTS tickets_status ON tickets (status);
-CREATE INDEX IF NOT EXISTS tickets_queue ON tickets (queue);
-CREATE INDEX IF NOT EXISTS tickets_language ON tickets (language);
-CREATE INDEX IF NOT EXISTS tickets_conversation ON tickets (conversation_id);
-"""
+    def __init__(self, raw: Any, dialect: Dialect) -> None:
+        self._raw = raw  # sqlite3.Connection or a psycopg cursor
+        self._dialect = dialect
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        return self._raw.execute(self._dialect.sql(sql), params or ())
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> builtins.list[Any]:
+        return cast(builtins.list[Any], self.execute(sql, params).fetchall())
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Execute; the number of rows changed."""
+        return int(self.execute(sql, params).rowcount)
+
+    def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._raw.executemany(self._dialect.sql(sql), rows)
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+# ---------------------------------------------------------------------- the store
+
+
+class SQLTicketStore:
+    """Every ticket query, once; subclasses own the connection and version record."""
+
+    dialect: Dialect
+    database: str
+
+    def __init__(
+        self, dialect: Dialect, *, clock: Clock | None, config_hint: str, outbox: bool
+    ) -> None:
+        self.dialect = dialect
+        self._clock = clock or _utcnow
+        self._hint = config_hint
+        #: Whether changes queue helpdesk documents (the ``outbox:`` section is set).
+        self.outbox = outbox
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # -- what a subclass provides
+
+    def _transaction(self, write: bool) -> AbstractContextManager[_Tx]:
+        raise NotImplementedError
+
+    def _read_version(self, tx: _Tx) -> int:
+        raise NotImplementedError
+
+    def _write_version(self, tx: _Tx, version: int) -> None:
+        raise NotImplementedError
+
+    def _close_connection(self) -> None:
+        raise NotImplementedError
+
+    # -- schema
+
+    def _migrate(self) -> None:
+        """Bring the schema to SCHEMA_VERSION in one transaction (or refuse)."""
+        with self._transaction(write=True) as tx:
+            self._serialise_migrations(tx)
+            version = self._read_version(tx)
+            if version > SCHEMA_VERSION:
+                raise TicketStoreCorruptError(
+                    self.database,
+                    f"schema version {version} is newer than this bot "
+                    f"({SCHEMA_VERSION})",
+                    f"upgrade the bot, or point {self._hint} at a database this "
+                    "version created",
+                )
+            for target, template in MIGRATIONS:
+                if target > version:
+                    for statement in self.dialect.ddl(template):
+                        tx.execute(statement)
+            if version < SCHEMA_VERSION:
+                self._write_version(tx, SCHEMA_VERSION)
+
+    def _serialise_migrations(self, tx: _Tx) -> None:
+        """Hook: PostgreSQL takes an advisory lock; SQLite's write lock suffices."""
+
+    # -- plumbing
+
+    def _now(self, now: datetime | None) -> datetime:
+        if now is None:
+            return self._clock()
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError(f"now must be timezone-aware, got {now.isoformat()}")
+        return now
+
+    def _ticket_row(self, tx: _Tx, number: int) -> dict[str, Any]:
+        """The ticket's row, locked for the rest of the transaction (PostgreSQL)."""
+        row = tx.one(
+            f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets WHERE number = ?"
+            + self.dialect.lock_rows,
+            (number,),
+        )
+        if row is None:
+            raise TicketNotFoundError(self.database, number)
+        return dict(zip(_TICKET_COLUMNS, row, strict=True))
+
+    def _record(
+        self, tx: _Tx, number: int, kind: EventKind, actor: str,
+        data: Mapping[str, Any], at: datetime,
+    ) -> TicketEvent:
+        """Write one history event (and its outbox document) in the caller's tx."""
+        row = tx.one(
+            "SELECT coalesce(max(seq), 0) FROM ticket_events WHERE ticket_number = ?",
+            (number,),
+        )
+        event = TicketEvent(
+            number=number, seq=int(row[0]) + 1, at=at, kind=kind, actor=actor,
+            data=dict(data),
+        )
+        tx.run(
+            f"INSERT INTO ticket_events ({', '.join(_EVENT_COLUMNS)}) "
+            f"VALUES ({_marks(len(_EVENT_COLUMNS))})",
+            (
+                number, event.seq, self.dialect.encode_time(at), kind, actor,
+                json.dumps(event.data, ensure_ascii=False, sort_keys=True),
+            ),
+        )
+        if self.outbox and kind != "delivered":
+            ticket = self._load(tx, [number], transcripts=kind == "created")[0]
+            payload = build_payload(ticket, event)
+            tx.run(
+                "INSERT INTO ticket_outbox (idempotency_key, ticket_number, event_seq,"
+                " created_at, payload, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    idempotency_key(number, event.seq), number, event.seq,
+                    self.dialect.encode_time(at),
+                    json.dumps(payload, ensure_ascii=False),
+                    self.dialect.encode_time(at),
+                ),
+            )
+        return event
+
+    def _update(self, tx: _Tx, number: int, values: Mapping[str, Any]) -> None:
+        cols = ", ".join(f"{name} = ?" for name in values)
+        tx.run(
+            f"UPDATE tickets SET {cols} WHERE number = ?", [*values.values(), number]
+        )
+
+    # -- API: tickets
+
+    def create(self, draft: TicketDraft, *, now: datetime | None = None) -> Ticket:
+        created_at = self._now(now)
+        d = self.dialect
+        t = d.encode_time(created_at)
+        with self._transaction(write=True) as tx:
+            row = tx.one(
+                f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS[1:16])}) "
+                f"VALUES ({_marks(15)}) "
+                "ON CONFLICT (dedupe_key) DO NOTHING RETURNING number",
+                (
+                    t, t, "new", draft.conversation_id, draft.channel,
+                    draft.customer_id, draft.language, draft.reason, draft.queue,
+                    draft.priority, d.encode_bool(draft.after_hours),
+                    d.time_opt(draft.promised_reply_at), d.encode_list(draft.tags),
+                    draft.summary, draft.dedupe_key,
+                ),
+            )
+            if row is None:  # the dedupe key exists: hand back that ticket
+                existing = tx.one(
+                    "SELECT number FROM tickets WHERE dedupe_key = ?",
+                    (draft.dedupe_key,),
+                )
+                return self._load(tx, [int(existing[0])])[0]
+            number = int(row[0])
+            self._insert_turns(tx, number, 0, draft.transcript)
+            self._record(tx, number, "created", "bot", {
+                "reason": draft.reason, "queue": draft.queue,
+                "priority": draft.priority, "language": draft.language,
+                "channel": draft.channel, "after_hours": draft.after_hours,
+                "promised_reply_at": (
+                    datetime_to_json(draft.promised_reply_at)
+                    if draft.promised_reply_at else None
+                ),
+            }, created_at)
+        values = {name: getattr(draft, name) for name in _DRAFT_FIELDS}
+        values["transcript"] = list(draft.transcript)
+        return Ticket(
+            **values, number=number, created_at=created_at, status="new",
+            updated_at=created_at,
+        )
+
+    def get(self, number: int) -> Ticket | None:
+        with self._transaction(write=False) as tx:
+            found = self._load(tx, [number])
+        return found[0] if found else None
+
+    def list(
+        self,
+        status: str | Sequence[str] | None = None,
+        queue: str | None = None,
+        language: str | None = None,
+        limit: int | None = DEFAULT_LIST_LIMIT,
+        *,
+        conversation_id: str | None = None,
+        queues: Sequence[str] | None = None,
+        assignee: str | None = None,
+        unassigned: bool = False,
+        after_hours: bool | None = None,
+        priority: str | None = None,
+        customer_id: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        transcripts: bool = True,
+    ) -> builtins.list[Ticket]:
+        d = self.dialect
+        where: builtins.list[str] = []
+        params: builtins.list[Any] = []
+
+        def any_of(column: str, values: Sequence[Any]) -> None:
+            where.append(f"{column} IN ({_marks(len(values))})" if values else "1 = 0")
+            params.extend(values)
+
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else builtins.list(status)
+            any_of("status", [_check_status(s) for s in wanted])
+        if queues is not None:
+            any_of("queue", builtins.list(queues))
+        for column, value in (
+            ("queue", queue), ("language", language),
+            ("conversation_id", conversation_id), ("assignee", assignee),
+            ("priority", priority), ("customer_id", customer_id),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if unassigned:
+            where.append("assignee IS NULL")
+        if after_hours is not None:
+            where.append("after_hours = ?")
+            params.append(d.encode_bool(after_hours))
+        if created_after is not None:
+            where.append("created_at >= ?")
+            params.append(d.encode_time(self._now(created_after)))
+        if created_before is not None:
+            where.append("created_at < ?")
+            params.append(d.encode_time(self._now(created_before)))
+        sql = (
+            f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets "
+            f"WHERE {' AND '.join(where) or '1 = 1'} ORDER BY number DESC"
+        )
+        checked = _check_limit(limit)
+        if checked is not None:
+            sql += " LIMIT ?"
+            params.append(checked)
+        with self._transaction(write=False) as tx:
+            rows = [
+                dict(zip(_TICKET_COLUMNS, r, strict=True)) for r in tx.all(sql, params)
+            ]
+            numbers = [int(r["number"]) for r in rows]
+            turns = self._turns(tx, numbers) if transcripts else {}
+        return [self._ticket(r, turns.get(int(r["number"]), [])) for r in rows]
+
+    def open_ticket_for(self, conversation_id: str) -> Ticket | None:
+        with self._transaction(write=False) as tx:
+            row = tx.one(
+                "SELECT max(number) FROM tickets WHERE conversation_id = ? "
+                "AND status <> 'resolved'",
+                (conversation_id,),
+            )
+            if row is None or row[0] is None:
+                return None
+            return self._load(tx, [int(row[0])])[0]
+
+    def append_turns(
+        self, number: int, turns: Sequence[Turn], *, now: datetime | None = None
+    ) -> None:
+        at = self._now(now)
+        with self._transaction(write=True) as tx:
+            current = self._ticket_row(tx, number)
+            self._insert_turns(tx, number, self._next_turn(tx, number), turns)
+            changes: dict[str, Any] = {"updated_at": self.dialect.encode_time(at)}
+            customer = [t for t in turns if t.speaker == "customer"]
+            # The customer answered: the ticket no longer waits on them.
+            if customer and current["status"] == "pending":
+                changes["status"] = "open"
+            self._update(tx, number, changes)
+            for t in customer:
+                self._record(tx, number, "customer_message", "customer", {
+                    "text": t.text, "language": t.language,
+                    "message_id": t.message_id, "channel": t.channel,
+                    "at": datetime_to_json(t.at),
+                }, at)
+
+    def set_status(
+        self, number: int, status: str, *, actor: str = "system",
+        now: datetime | None = None,
+    ) -> Ticket:
+        checked = _check_status(status)
+        at = self._now(now)
+        d = self.dialect
+        with self._transaction(write=True) as tx:
+            current = self._ticket_row(tx, number)
+            changes: dict[str, Any] = {
+                "status": checked, "updated_at": d.encode_time(at),
+            }
+            if checked == "resolved" and current["status"] != "resolved":
+                changes["resolved_at"] = d.encode_time(at)
+            elif checked != "resolved":
+                changes["resolved_at"] = None
+            self._update(tx, number, changes)
+            if current["status"] != checked:
+                self._record(tx, number, "status", actor, {
+                    "from": current["status"], "to": checked,
+                }, at)
+            return self._load(tx, [number])[0]
+
+    def assign(self, number: int, agent: str, *, now: datetime | None = None) -> Ticket:
+        name = _check_name("agent", agent)
+        at = self._now(now)
+        with self._transaction(write=True) as tx:
+            current = self._ticket_row(tx, number)
+            self._update(tx, number, {
+                "assignee": name, "status": "open", "resolved_at": None,
+                "updated_at": self.dialect.encode_time(at),
+            })
+            self._record(tx, number, "assigned", name, {
+                "assignee": name, "previous": current["assignee"],
+                "from": current["status"], "to": "open",
+            }, at)
+            return self._load(tx, [number])[0]
+
+    def add_note(
+        self, number: int, agent: str, text: str, *, now: datetime | None = None
+    ) -> TicketEvent:
+        name = _check_name("agent", agent)
+        body = _check_name("note text", text)
+        at = self._now(now)
+        with self._transaction(write=True) as tx:
+            self._ticket_row(tx, number)
+            self._update(tx, number, {"updated_at": self.dialect.encode_time(at)})
+            return self._record(tx, number, "note", name, {"text": body}, at)
+
+    def add_agent_reply(
+        self, number: int, agent: str, turn: Turn, *, now: datetime | None = None
+    ) -> Ticket:
+        name = _check_name("agent", agent)
+        if turn.speaker != "agent":
+            raise ValueError(
+                f"an agent reply needs speaker 'agent', got {turn.speaker!r}"
+            )
+        _check_name("reply text", turn.text)
+        at = self._now(now)
+        d = self.dialect
+        with self._transaction(write=True) as tx:
+            current = self._ticket_row(tx, number)
+            self._insert_turns(tx, number, self._next_turn(tx, number), [turn])
+            first = current["first_response_at"] is None
+            changes: dict[str, Any] = {"updated_at": d.encode_time(at)}
+            if first:
+                changes["first_response_at"] = d.encode_time(at)
+            if current["status"] == "new":
+                changes["status"] = "open"
+            self._update(tx, number, changes)
+            self._record(tx, number, "agent_reply", name, {
+                "text": turn.text, "translation": turn.translation,
+                "language": turn.language, "first_response": first,
+            }, at)
+            return self._load(tx, [number])[0]
+
+    def resolve(
+        self, number: int, agent: str, *, now: datetime | None = None
+    ) -> Ticket:
+        name = _check_name("agent", agent)
+        at = self._now(now)
+        d = self.dialect
+        with self._transaction(write=True) as tx:
+            current = self._ticket_row(tx, number)
+            self._update(tx, number, {
+                "status": "resolved", "resolved_at": d.encode_time(at),
+                "updated_at": d.encode_time(at),
+            })
+            self._record(tx, number, "resolved", name, {"from": current["status"]}, at)
+            return self._load(tx, [number])[0]
+
+    def set_csat(
+        self, number: int, score: int, *, now: datetime | None = None
+    ) -> Ticket:
+        checked = check_csat(score)
+        at = self._now(now)
+        with self._transaction(write=True) as tx:
+            self._ticket_row(tx, number)
+            self._update(tx, number, {
+                "csat": checked, "updated_at": self.dialect.encode_time(at),
+            })
+            self._record(tx, number, "csat", "customer", {"score": checked}, at)
+            return self._load(tx, [number])[0]
+
+    def events(self, number: int) -> builtins.list[TicketEvent]:
+        with self._transaction(write=False) as tx:
+            if tx.one("SELECT 1 FROM tickets WHERE number = ?", (number,)) is None:
+                raise TicketNotFoundError(self.database, number)
+            rows = tx.all(
+                f"SELECT {', '.join(_EVENT_COLUMNS)} FROM ticket_events "
+                "WHERE ticket_number = ? ORDER BY seq",
+                (number,),
+            )
+        return [self._event(r) for r in rows]
+
+    def events_since(
+        self, after: datetime | None = None, kinds: Sequence[str] | None = None
+    ) -> builtins.list[TicketEvent]:
+        where, params = ["1 = 1"], []
+        if after is not None:
+            where.append("at >= ?")
+            params.append(self.dialect.encode_time(self._now(after)))
+        if kinds is not None:
+            where.append(f"kind IN ({_marks(len(kinds))})" if kinds else "1 = 0")
+            params.extend(kinds)
+        with self._transaction(write=False) as tx:
+            rows = tx.all(
+                f"SELECT {', '.join(_EVENT_COLUMNS)} FROM ticket_events "
+                f"WHERE {' AND '.join(where)} ORDER BY at, ticket_number, seq",
+                params,
+            )
+        return [self._event(r) for r in rows]
+
+    # -- API: outbox (bot/tickets/outbox.py drives these)
+
+    def outbox_claim(
+        self, now: datetime, lease_until: datetime, limit: int = 20
+    ) -> builtins.list[OutboxItem]:
+        """Due documents, oldest first, at most one per ticket (ticket order kept).
+
+        Each is leased until ``lease_until`` (counted as an attempt): a worker that
+        dies mid-delivery leaves it to be retried when the lease ends.
+        """
+        d = self.dialect
+        with self._transaction(write=True) as tx:
+            rows = tx.all(
+                f"SELECT {', '.join(_OUTBOX_COLUMNS)} FROM ticket_outbox o "
+                "WHERE delivered_at IS NULL AND dead_at IS NULL "
+                "AND next_attempt_at <= ? AND NOT EXISTS ("
+                " SELECT 1 FROM ticket_outbox p WHERE p.ticket_number = o.ticket_number"
+                " AND p.id < o.id AND p.delivered_at IS NULL AND p.dead_at IS NULL) "
+                "ORDER BY id LIMIT ?" + d.skip_locked,
+                (d.encode_time(now), _check_limit(limit)),
+            )
+            items = [self._outbox_item(r) for r in rows]
+            for item in items:
+                tx.run(
+                    "UPDATE ticket_outbox SET attempts = attempts + 1, "
+                    "next_attempt_at = ? WHERE id = ?",
+                    (d.encode_time(lease_until), item.id),
+                )
+        return [
+            OutboxItem(**{**item.__dict__, "attempts": item.attempts + 1,
+                          "next_attempt_at": lease_until})
+            for item in items
+        ]
+
+    def outbox_delivered(self, item_id: int, *, now: datetime | None = None) -> None:
+        """Mark delivered and record a ``delivered`` event on the ticket."""
+        at = self._now(now)
+        with self._transaction(write=True) as tx:
+            row = tx.one(
+                "SELECT ticket_number, idempotency_key, event_seq, attempts, "
+                "delivered_at FROM ticket_outbox WHERE id = ?" + self.dialect.lock_rows,
+                (item_id,),
+            )
+            if row is None or row[4] is not None:
+                return  # already delivered (a parallel worker): nothing to record
+            tx.run(
+                "UPDATE ticket_outbox SET delivered_at = ?, last_error = NULL "
+                "WHERE id = ?",
+                (self.dialect.encode_time(at), item_id),
+            )
+            self._record(tx, int(row[0]), "delivered", "outbox", {
+                "idempotency_key": row[1], "event_seq": int(row[2]),
+                "attempts": int(row[3]),
+            }, at)
+
+    def outbox_failed(
+        self, item_id: int, error: str, *, retry_at: datetime | None,
+        now: datetime | None = None,
+    ) -> None:
+        """Record a failed attempt: retry at ``retry_at``, or give up when None."""
+        at = self._now(now)
+        d = self.dialect
+        with self._transaction(write=True) as tx:
+            if retry_at is None:
+                tx.run(
+                    "UPDATE ticket_outbox SET dead_at = ?, last_error = ? "
+                    "WHERE id = ? AND delivered_at IS NULL",
+                    (d.encode_time(at), error[:500], item_id),
+                )
+            else:
+                tx.run(
+                    "UPDATE ticket_outbox SET next_attempt_at = ?, last_error = ? "
+                    "WHERE id = ? AND delivered_at IS NULL",
+                    (d.encode_time(retry_at), error[:500], item_id),
+                )
+
+    def outbox_requeue_dead(self, *, now: datetime | None = None) -> int:
+        """Give every abandoned document a fresh set of attempts; how many."""
+        at = self._now(now)
+        with self._transaction(write=True) as tx:
+            return tx.run(
+                "UPDATE ticket_outbox SET dead_at = NULL, attempts = 0, "
+                "next_attempt_at = ? "
+                "WHERE dead_at IS NOT NULL AND delivered_at IS NULL",
+                (self.dialect.encode_time(at),),
+            )
+
+    def outbox_items(
+        self, state: str | None = None, limit: int | None = None
+    ) -> builtins.list[OutboxItem]:
+        """Queued documents, oldest first; ``state``: pending, delivered or dead."""
+        conditions = {
+            None: "1 = 1",
+            "pending": "delivered_at IS NULL AND dead_at IS NULL",
+            "delivered": "delivered_at IS NOT NULL",
+            "dead": "dead_at IS NOT NULL AND delivered_at IS NULL",
+        }
+        if state not in conditions:
+            raise ValueError(f"state must be pending, delivered or dead, got {state!r}")
+        sql = (
+            f"SELECT {', '.join(_OUTBOX_COLUMNS)} FROM ticket_outbox "
+            f"WHERE {conditions[state]} ORDER BY id"
+        )
+        params: builtins.list[Any] = []
+        if _check_limit(limit) is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._transaction(write=False) as tx:
+            return [self._outbox_item(r) for r in tx.all(sql, params)]
+
+    def outbox_counts(self) -> dict[str, int]:
+        """How many documents are pending, delivered and dead."""
+        with self._transaction(write=False) as tx:
+            row = tx.one(
+                "SELECT "
+                "sum(CASE WHEN delivered_at IS NULL AND dead_at IS NULL"
+                " THEN 1 ELSE 0 END),"
+                " sum(CASE WHEN delivered_at IS NOT NULL THEN 1 ELSE 0 END),"
+                " sum(CASE WHEN dead_at IS NOT NULL AND delivered_at IS NULL"
+                " THEN 1 ELSE 0 END) FROM ticket_outbox"
+            )
+        return {
+            "pending": int(row[0] or 0), "delivered": int(row[1] or 0),
+            "dead": int(row[2] or 0),
+        }
+
+    # -- lifecycle
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._close_connection()
+
+    def __enter__(self) -> SQLTicketStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.database!r})"
+
+    # -- rows
+
+    @staticmethod
+    def _next_turn(tx: _Tx, number: int) -> int:
+        row = tx.one(
+            "SELECT coalesce(max(seq), -1) FROM ticket_turns WHERE ticket_number = ?",
+            (number,),
+        )
+        return int(row[0]) + 1
+
+    def _insert_turns(
+        self, tx: _Tx, number: int, first_seq: int, turns: Sequence[Turn]
+    ) -> None:
+        d = self.dialect
+        tx.many(
+            f"INSERT INTO ticket_turns ({', '.join(_TURN_COLUMNS)}) "
+            f"VALUES ({_marks(len(_TURN_COLUMNS))})",
+            [
+                (
+                    number, first_seq + i, d.encode_time(t.at), t.speaker, t.text,
+                    t.language, t.translation, t.intent, t.confidence,
+                    d.encode_list(t.kb_articles), t.message_id, t.channel,
+                )
+                for i, t in enumerate(turns)
+            ],
+        )
+
+    def _turns(self, tx: _Tx, numbers: Sequence[int]) -> dict[int, builtins.list[Turn]]:
+        d = self.dialect
+        out: dict[int, builtins.list[Turn]] = {n: [] for n in numbers}
+        for start in range(0, len(numbers), _CHUNK):
+            chunk = numbers[start:start + _CHUNK]
+            for row in tx.all(
+                f"SELECT {', '.join(_TURN_COLUMNS)} FROM ticket_turns "
+                f"WHERE ticket_number IN ({_marks(len(chunk))}) "
+                "ORDER BY ticket_number, seq",
+                chunk,
+            ):
+                r = dict(zip(_TURN_COLUMNS, row, strict=True))
+                out[int(r["ticket_number"])].append(Turn(
+                    at=d.decode_time(r["at"]), speaker=cast(Speaker, r["speaker"]),
+                    text=r["text"], language=r["language"],
+                    translation=r["translation"], intent=r["intent"],
+                    confidence=r["confidence"],
+                    kb_articles=tuple(d.decode_list(r["kb_articles"])),
+                    message_id=r["message_id"], channel=r["channel"],
+                ))
+        return out
+
+    def _load(
+        self, tx: _Tx, numbers: Sequence[int], *, transcripts: bool = True
+    ) -> builtins.list[Ticket]:
+        if not numbers:
+            return []
+        rows = tx.all(
+            f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets "
+            f"WHERE number IN ({_marks(len(numbers))})",
+            builtins.list(numbers),
+        )
+        by_number = {
+            int(r[0]): dict(zip(_TICKET_COLUMNS, r, strict=True)) for r in rows
+        }
+        turns = self._turns(tx, builtins.list(by_number)) if transcripts else {}
+        return [
+            self._ticket(by_number[n], turns.get(n, []))
+            for n in numbers if n in by_number
+        ]
+
+    def _ticket(self, r: Mapping[str, Any], transcript: builtins.list[Turn]) -> Ticket:
+        d = self.dialect
+        return Ticket(
+            conversation_id=r["conversation_id"], channel=r["channel"],
+            customer_id=r["customer_id"], language=r["language"], reason=r["reason"],
+            queue=r["queue"], priority=r["priority"],
+            after_hours=bool(r["after_hours"]),
+            promised_reply_at=d.time_or_none(r["promised_reply_at"]),
+            tags=tuple(d.decode_list(r["tags"])), summary=r["summary"],
+            transcript=transcript, dedupe_key=r["dedupe_key"], number=int(r["number"]),
+            created_at=d.decode_time(r["created_at"]),
+            status=cast(TicketStatus, r["status"]),
+            updated_at=d.time_or_none(r["updated_at"]),
+            assignee=r["assignee"],
+            csat=None if r["csat"] is None else int(r["csat"]),
+            first_response_at=d.time_or_none(r["first_response_at"]),
+            resolved_at=d.time_or_none(r["resolved_at"]),
+        )
+
+    def _event(self, row: Sequence[Any]) -> TicketEvent:
+        r = dict(zip(_EVENT_COLUMNS, row, strict=True))
+        return TicketEvent(
+            number=int(r["ticket_number"]), seq=int(r["seq"]),
+            at=self.dialect.decode_time(r["at"]), kind=r["kind"], actor=r["actor"],
+            data=json.loads(r["data"] or "{}"),
+        )
+
+    def _outbox_item(self, row: Sequence[Any]) -> OutboxItem:
+        r = dict(zip(_OUTBOX_COLUMNS, row, strict=True))
+        d = self.dialect
+        return OutboxItem(
+            id=int(r["id"]), idempotency_key=r["idempotency_key"],
+            number=int(r["ticket_number"]), event_seq=int(r["event_seq"]),
+            created_at=d.decode_time(r["created_at"]),
+            payload=json.loads(r["payload"]), attempts=int(r["attempts"]),
+            next_attempt_at=d.decode_time(r["next_attempt_at"]),
+            delivered_at=d.time_or_none(r["delivered_at"]),
+            dead_at=d.time_or_none(r["dead_at"]), last_error=r["last_error"],
+        )
+
+
+# ---------------------------------------------------------------------- SQLite
 
 # SQLite result codes that mean the file itself is bad, not the moment.
 _SQLITE_CORRUPT_CODES = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 
 
-def _sqlite_time(value: datetime) -> str:
-    # Fixed width, UTC: sorts as text and round-trips with fromisoformat.
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-
-
-def _sqlite_time_opt(value: datetime | None) -> str | None:
-    return None if value is None else _sqlite_time(value)
-
-
-def _parse_time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed
-
-
-class SQLiteTicketStore:
+class SQLiteTicketStore(SQLTicketStore):
     """Tickets in one SQLite file (WAL mode). Creates the folder and the schema."""
 
     def __init__(
@@ -274,15 +1161,12 @@ class SQLiteTicketStore:
         clock: Clock | None = None,
         timeout: float = 10.0,
         config_hint: str = "tickets.database in supportbot.yml",
+        outbox: bool = False,
     ) -> None:
+        super().__init__(SQLITE, clock=clock, config_hint=config_hint, outbox=outbox)
         self.path = Path(path)
         self.database = str(path)
-        self._clock = clock or _utcnow
-        self._hint = config_hint
-        self._lock = threading.RLock()
-        self._closed = False
-        memory = str(path) == ":memory:"
-        if not memory:
+        if str(path) != ":memory:":
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -300,36 +1184,27 @@ class SQLiteTicketStore:
         except sqlite3.Error as exc:
             raise self._translate(exc) from None
         try:
-            self._init_schema()
+            # Reading the header first: a file that is not a database fails here.
+            self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
         except sqlite3.Error as exc:
             self._conn.close()
             raise self._translate(exc) from None
-        except TicketStoreError:
+        except BaseException:
             self._conn.close()
             raise
 
-    def _init_schema(self) -> None:
-        conn = self._conn
-        # Reading the header first: a file that is not a database fails here.
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise TicketStoreCorruptError(
-                self.database,
-                f"schema version {version} is newer than this bot ({SCHEMA_VERSION})",
-                "upgrade the bot, or point "
-                f"{self._hint} at a database this version created",
-            )
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        with self._write() as c:
-            for statement in _SQLITE_SCHEMA.split(";"):
-                if statement.strip():
-                    c.execute(statement)
-            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    def _read_version(self, tx: _Tx) -> int:
+        return int(tx.one("PRAGMA user_version")[0])
 
-    # -- plumbing
+    def _write_version(self, tx: _Tx, version: int) -> None:
+        tx.execute(f"PRAGMA user_version = {int(version)}")
+
+    def _close_connection(self) -> None:
+        self._conn.close()
 
     def _translate(self, exc: sqlite3.Error) -> TicketStoreError:
         name = getattr(exc, "sqlite_errorname", "")
@@ -360,37 +1235,22 @@ class SQLiteTicketStore:
         return TicketStoreError(self.database, f"{type(exc).__name__}: {text}")
 
     @contextmanager
-    def _errors(self) -> Iterator[None]:
-        if self._closed:
-            raise TicketStoreError(self.database, "the store is closed")
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise self._translate(exc) from exc
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; BEGIN IMMEDIATE takes the write lock up front."""
-        with self._lock, self._errors():
-            self._conn.execute("BEGIN IMMEDIATE")
+    def _transaction(self, write: bool) -> Iterator[_Tx]:
+        """BEGIN IMMEDIATE takes the write lock up front; reads get a snapshot."""
+        with self._lock:
+            if self._closed:
+                raise TicketStoreError(self.database, "the store is closed")
             try:
-                yield self._conn
-            except BaseException:
+                self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield _Tx(self._conn, SQLITE)
+                except BaseException:
+                    self._rollback()
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
                 self._rollback()
-                raise
-            self._conn.execute("COMMIT")
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """A consistent snapshot for reads spanning both tables."""
-        with self._lock, self._errors():
-            self._conn.execute("BEGIN")
-            try:
-                yield self._conn
-            except BaseException:
-                self._rollback()
-                raise
-            self._conn.execute("COMMIT")
+                raise self._translate(exc) from exc
 
     def _rollback(self) -> None:
         # SQLite rolls some failures back by itself; never mask the original error.
@@ -398,245 +1258,15 @@ class SQLiteTicketStore:
             with suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
 
-    # -- API
-
-    def create(self, draft: TicketDraft) -> Ticket:
-        created_at = self._clock()
-        with self._write() as c:
-            if draft.dedupe_key is not None:
-                row = c.execute(
-                    "SELECT number FROM tickets WHERE dedupe_key = ?",
-                    (draft.dedupe_key,),
-                ).fetchone()
-                if row is not None:
-                    found = self._load(c, [row[0]])
-                    return found[0]
-            cur = c.execute(
-                f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS[1:])}) "
-                f"VALUES ({', '.join('?' * (len(_TICKET_COLUMNS) - 1))})",
-                (
-                    _sqlite_time(created_at), _sqlite_time(created_at), "new",
-                    draft.conversation_id, draft.channel, draft.customer_id,
-                    draft.language, draft.reason, draft.queue, draft.priority,
-                    int(draft.after_hours), _sqlite_time_opt(draft.promised_reply_at),
-                    json.dumps(list(draft.tags), ensure_ascii=False), draft.summary,
-                    draft.dedupe_key,
-                ),
-            )
-            number = cur.lastrowid
-            assert number is not None
-            self._insert_turns(c, number, 0, draft.transcript)
-        return _ticket_from_draft(draft, number, created_at)
-
-    def get(self, number: int) -> Ticket | None:
-        with self._read() as c:
-            found = self._load(c, [number])
-        return found[0] if found else None
-
-    def list(
-        self,
-        status: str | None = None,
-        queue: str | None = None,
-        language: str | None = None,
-        limit: int = DEFAULT_LIST_LIMIT,
-        *,
-        conversation_id: str | None = None,
-    ) -> builtins.list[Ticket]:
-        conditions = _filters(status, queue, language, conversation_id)
-        where = " AND ".join(f"{col} = ?" for col, _ in conditions) or "1"
-        params: list[Any] = [value for _, value in conditions]
-        with self._read() as c:
-            numbers = [
-                row[0]
-                for row in c.execute(
-                    f"SELECT number FROM tickets WHERE {where} "
-                    "ORDER BY number DESC LIMIT ?",
-                    [*params, _check_limit(limit)],
-                )
-            ]
-            return self._load(c, numbers)
-
-    def append_turns(self, number: int, turns: Sequence[Turn]) -> None:
-        with self._write() as c:
-            row = c.execute(
-                "SELECT (SELECT coalesce(max(seq), -1) FROM ticket_turns"
-                " WHERE ticket_number = t.number) FROM tickets t WHERE number = ?",
-                (number,),
-            ).fetchone()
-            if row is None:
-                raise TicketNotFoundError(self.database, number)
-            self._insert_turns(c, number, row[0] + 1, turns)
-            c.execute(
-                "UPDATE tickets SET updated_at = ? WHERE number = ?",
-                (_sqlite_time(self._clock()), number),
-            )
-
-    def set_status(self, number: int, status: str) -> Ticket:
-        checked = _check_status(status)
-        with self._write() as c:
-            cur = c.execute(
-                "UPDATE tickets SET status = ?, updated_at = ? WHERE number = ?",
-                (checked, _sqlite_time(self._clock()), number),
-            )
-            if cur.rowcount == 0:
-                raise TicketNotFoundError(self.database, number)
-            return self._load(c, [number])[0]
-
-    def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._conn.close()
-
-    def __enter__(self) -> SQLiteTicketStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"SQLiteTicketStore({self.database!r})"
-
-    # -- rows
-
-    @staticmethod
-    def _insert_turns(
-        c: sqlite3.Connection, number: int, first_seq: int, turns: Sequence[Turn]
-    ) -> None:
-        c.executemany(
-            f"INSERT INTO ticket_turns ({', '.join(_TURN_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(_TURN_COLUMNS))})",
-            [
-                (
-                    number, first_seq + i, _sqlite_time(t.at), t.speaker, t.text,
-                    t.language, t.translation, t.intent, t.confidence,
-                    json.dumps(list(t.kb_articles), ensure_ascii=False), t.message_id,
-                    t.channel,
-                )
-                for i, t in enumerate(turns)
-            ],
-        )
-
-    @staticmethod
-    def _load(c: sqlite3.Connection, numbers: Sequence[int]) -> builtins.list[Ticket]:
-        if not numbers:
-            return []
-        marks = ", ".join("?" * len(numbers))
-        turns: dict[int, list[Turn]] = {n: [] for n in numbers}
-        for row in c.execute(
-            f"SELECT {', '.join(_TURN_COLUMNS)} FROM ticket_turns "
-            f"WHERE ticket_number IN ({marks}) ORDER BY ticket_number, seq",
-            list(numbers),
-        ):
-            r = dict(zip(_TURN_COLUMNS, row, strict=True))
-            turns[r["ticket_number"]].append(
-                _turn_from_row(r, _parse_time(r["at"]), json.loads(r["kb_articles"]))
-            )
-        by_number = {}
-        for row in c.execute(
-            f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets "
-            f"WHERE number IN ({marks})",
-            list(numbers),
-        ):
-            r = dict(zip(_TICKET_COLUMNS, row, strict=True))
-            by_number[r["number"]] = _ticket_from_row(
-                r,
-                created_at=_parse_time(r["created_at"]),
-                updated_at=_parse_time(r["updated_at"]),
-                promised=(
-                    _parse_time(r["promised_reply_at"])
-                    if r["promised_reply_at"]
-                    else None
-                ),
-                tags=json.loads(r["tags"]),
-                transcript=turns[r["number"]],
-            )
-        return [by_number[n] for n in numbers if n in by_number]
-
-
-def _turn_from_row(r: Mapping[str, Any], at: datetime, kb: Sequence[str]) -> Turn:
-    return Turn(
-        at=at, speaker=cast(Speaker, r["speaker"]), text=r["text"],
-        language=r["language"], translation=r["translation"], intent=r["intent"],
-        confidence=r["confidence"], kb_articles=tuple(kb), message_id=r["message_id"],
-        channel=r["channel"],
-    )
-
-
-def _ticket_from_row(
-    r: Mapping[str, Any],
-    *,
-    created_at: datetime,
-    updated_at: datetime,
-    promised: datetime | None,
-    tags: Sequence[str],
-    transcript: builtins.list[Turn],
-) -> Ticket:
-    return Ticket(
-        conversation_id=r["conversation_id"], channel=r["channel"],
-        customer_id=r["customer_id"], language=r["language"], reason=r["reason"],
-        queue=r["queue"], priority=r["priority"], after_hours=bool(r["after_hours"]),
-        promised_reply_at=promised, tags=tuple(tags), summary=r["summary"],
-        transcript=transcript, dedupe_key=r["dedupe_key"], number=int(r["number"]),
-        created_at=created_at, status=cast(TicketStatus, r["status"]),
-        updated_at=updated_at,
-    )
-
 
 # ---------------------------------------------------------------------- PostgreSQL
 
-_PG_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tickets (
-    number            BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-    created_at        TIMESTAMPTZ NOT NULL,
-    updated_at        TIMESTAMPTZ NOT NULL,
-    status            TEXT NOT NULL
-                      CHECK (status IN ('new', 'open', 'pending', 'resolved')),
-    conversation_id   TEXT NOT NULL,
-    channel           TEXT NOT NULL,
-    customer_id       TEXT NOT NULL,
-    language          TEXT NOT NULL,
-    reason            TEXT NOT NULL,
-    queue             TEXT NOT NULL,
-    priority          TEXT NOT NULL,
-    after_hours       BOOLEAN NOT NULL,
-    promised_reply_at TIMESTAMPTZ,
-    tags              TEXT[] NOT NULL DEFAULT '{}',
-    summary           TEXT NOT NULL DEFAULT '',
-    dedupe_key        TEXT UNIQUE
-);
-CREATE TABLE IF NOT EXISTS ticket_turns (
-    ticket_number BIGINT NOT NULL REFERENCES tickets (number) ON DELETE CASCADE,
-    seq           INTEGER NOT NULL,
-    at            TIMESTAMPTZ NOT NULL,
-    speaker       TEXT NOT NULL,
-    text          TEXT NOT NULL,
-    language      TEXT,
-    translation   TEXT,
-    intent        TEXT,
-    confidence    DOUBLE PRECISION,
-    kb_articles   TEXT[] NOT NULL DEFAULT '{}',
-    message_id    TEXT,
-    channel       TEXT,
-    PRIMARY KEY (ticket_number, seq)
-);
-CREATE INDEX IF NOT EXISTS tickets_status ON tickets (status);
-CREATE INDEX IF NOT EXISTS tickets_queue ON tickets (queue);
-CREATE INDEX IF NOT EXISTS tickets_language ON tickets (language);
-CREATE INDEX IF NOT EXISTS tickets_conversation ON tickets (conversation_id);
-CREATE TABLE IF NOT EXISTS ticket_schema (version INTEGER NOT NULL);
-"""
 #: Serialises schema creation between processes starting at the same time.
 _PG_SCHEMA_LOCK = 0x5EB0_71C7
 _SCHEMA_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class PostgresTicketStore:
+class PostgresTicketStore(SQLTicketStore):
     """Tickets in PostgreSQL (psycopg 3). Creates the tables (and ``schema``) if needed.
 
     ``schema`` puts the tables in their own PostgreSQL schema (created if missing)
@@ -651,27 +1281,23 @@ class PostgresTicketStore:
         clock: Clock | None = None,
         connect_timeout: int = 5,
         config_hint: str = "tickets.database in supportbot.yml",
+        outbox: bool = False,
     ) -> None:
         if schema is not None and not _SCHEMA_NAME_RE.match(schema):
             raise ValueError(
                 f"schema must be a lowercase SQL identifier, got {schema!r}"
             )
+        super().__init__(POSTGRES, clock=clock, config_hint=config_hint, outbox=outbox)
         self.dsn = dsn
         self.database = redact_dsn(dsn) + (f" (schema {schema})" if schema else "")
         self.schema = schema
-        self._clock = clock or _utcnow
-        self._hint = config_hint
         self._connect_timeout = connect_timeout
-        self._lock = threading.RLock()
-        self._closed = False
         self._conn = self._connect()
         try:
-            self._init_schema()
+            self._migrate()
         except BaseException:
             self._conn.close()
             raise
-
-    # -- plumbing
 
     def _connect(self) -> Any:
         import psycopg
@@ -684,7 +1310,7 @@ class PostgresTicketStore:
                 self.dsn,
                 connect_timeout=self._connect_timeout,
                 options=options,
-                autocommit=True,  # transactions only where _tx() opens them
+                autocommit=True,  # transactions only where _transaction() opens them
             )
         except psycopg.Error as exc:
             reason = " ".join(str(exc).split()) or type(exc).__name__
@@ -695,35 +1321,29 @@ class PostgresTicketStore:
                 "e.g. postgresql://user:password@host:5432/dbname",
             ) from None
 
-    def _init_schema(self) -> None:
-        with self._tx() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_SCHEMA_LOCK,))
-            if self.schema:
-                cur.execute(
-                    "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)
-                )
-                if cur.fetchone() is None:
-                    cur.execute(f'CREATE SCHEMA "{self.schema}"')
-            for statement in _PG_SCHEMA.split(";"):
-                if statement.strip():
-                    cur.execute(statement)
-            cur.execute("SELECT max(version) FROM ticket_schema")
-            row = cur.fetchone()
-            version = row[0] if row else None
-            if version is None:
-                cur.execute(
-                    "INSERT INTO ticket_schema (version) VALUES (%s)", (SCHEMA_VERSION,)
-                )
-            elif version > SCHEMA_VERSION:
-                raise TicketStoreCorruptError(
-                    self.database,
-                    f"schema version {version} is newer than this bot "
-                    f"({SCHEMA_VERSION})",
-                    f"upgrade the bot, or point {self._hint} at another database",
-                )
+    def _serialise_migrations(self, tx: _Tx) -> None:
+        tx.execute("SELECT pg_advisory_xact_lock(?)", (_PG_SCHEMA_LOCK,))
+        if self.schema and tx.one(
+            "SELECT 1 FROM pg_namespace WHERE nspname = ?", (self.schema,)
+        ) is None:
+            tx.execute(f'CREATE SCHEMA "{self.schema}"')
+
+    def _read_version(self, tx: _Tx) -> int:
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS ticket_schema (version INTEGER NOT NULL)"
+        )
+        row = tx.one("SELECT max(version) FROM ticket_schema")
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _write_version(self, tx: _Tx, version: int) -> None:
+        tx.execute("DELETE FROM ticket_schema")
+        tx.execute("INSERT INTO ticket_schema (version) VALUES (?)", (version,))
+
+    def _close_connection(self) -> None:
+        self._conn.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[Any]:
+    def _transaction(self, write: bool) -> Iterator[_Tx]:
         """One transaction on the (re)connected connection, committed on success."""
         import psycopg
 
@@ -734,7 +1354,7 @@ class PostgresTicketStore:
                 self._conn = self._connect()
             try:
                 with self._conn.transaction(), self._conn.cursor() as cur:
-                    yield cur
+                    yield _Tx(cur, POSTGRES)
             except psycopg.OperationalError as exc:
                 raise TicketStoreUnavailableError(
                     self.database,
@@ -746,183 +1366,20 @@ class PostgresTicketStore:
                     self.database, f"{type(exc).__name__}: {' '.join(str(exc).split())}"
                 ) from exc
 
-    # -- API
-
-    def create(self, draft: TicketDraft) -> Ticket:
-        created_at = self._clock()
-        with self._tx() as cur:
-            cur.execute(
-                f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS[1:])}) "
-                f"VALUES ({', '.join(['%s'] * (len(_TICKET_COLUMNS) - 1))}) "
-                "ON CONFLICT (dedupe_key) DO NOTHING RETURNING number",
-                (
-                    created_at, created_at, "new", draft.conversation_id, draft.channel,
-                    draft.customer_id, draft.language, draft.reason, draft.queue,
-                    draft.priority, draft.after_hours, draft.promised_reply_at,
-                    list(draft.tags), draft.summary, draft.dedupe_key,
-                ),
-            )
-            row = cur.fetchone()
-            if row is None:  # the dedupe key exists: hand back that ticket
-                cur.execute(
-                    "SELECT number FROM tickets WHERE dedupe_key = %s",
-                    (draft.dedupe_key,),
-                )
-                existing = cur.fetchone()
-                return self._load(cur, [existing[0]])[0]
-            number = int(row[0])
-            self._insert_turns(cur, number, 0, draft.transcript)
-        return _ticket_from_draft(draft, number, created_at)
-
-    def get(self, number: int) -> Ticket | None:
-        with self._tx() as cur:
-            found = self._load(cur, [number])
-        return found[0] if found else None
-
-    def list(
-        self,
-        status: str | None = None,
-        queue: str | None = None,
-        language: str | None = None,
-        limit: int = DEFAULT_LIST_LIMIT,
-        *,
-        conversation_id: str | None = None,
-    ) -> builtins.list[Ticket]:
-        conditions = _filters(status, queue, language, conversation_id)
-        where = " AND ".join(f"{col} = %s" for col, _ in conditions) or "TRUE"
-        params: list[Any] = [value for _, value in conditions]
-        with self._tx() as cur:
-            cur.execute(
-                f"SELECT number FROM tickets WHERE {where} "
-                "ORDER BY number DESC LIMIT %s",
-                [*params, _check_limit(limit)],
-            )
-            numbers = [int(row[0]) for row in cur.fetchall()]
-            return self._load(cur, numbers)
-
-    def append_turns(self, number: int, turns: Sequence[Turn]) -> None:
-        with self._tx() as cur:
-            # The row lock serialises appends to one ticket across processes.
-            cur.execute(
-                "SELECT number FROM tickets WHERE number = %s FOR UPDATE", (number,)
-            )
-            if cur.fetchone() is None:
-                raise TicketNotFoundError(self.database, number)
-            cur.execute(
-                "SELECT coalesce(max(seq), -1) FROM ticket_turns "
-                "WHERE ticket_number = %s",
-                (number,),
-            )
-            row = cur.fetchone()
-            self._insert_turns(cur, number, int(row[0]) + 1, turns)
-            cur.execute(
-                "UPDATE tickets SET updated_at = %s WHERE number = %s",
-                (self._clock(), number),
-            )
-
-    def set_status(self, number: int, status: str) -> Ticket:
-        checked = _check_status(status)
-        with self._tx() as cur:
-            cur.execute(
-                "UPDATE tickets SET status = %s, updated_at = %s WHERE number = %s",
-                (checked, self._clock(), number),
-            )
-            if cur.rowcount == 0:
-                raise TicketNotFoundError(self.database, number)
-            return self._load(cur, [number])[0]
-
-    def close(self) -> None:
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._conn.close()
-
-    def __enter__(self) -> PostgresTicketStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"PostgresTicketStore({self.database!r})"
-
-    # -- rows
-
-    @staticmethod
-    def _insert_turns(
-        cur: Any, number: int, first_seq: int, turns: Sequence[Turn]
-    ) -> None:
-        if not turns:
-            return
-        cur.executemany(
-            f"INSERT INTO ticket_turns ({', '.join(_TURN_COLUMNS)}) "
-            f"VALUES ({', '.join(['%s'] * len(_TURN_COLUMNS))})",
-            [
-                (
-                    number, first_seq + i, t.at, t.speaker, t.text, t.language,
-                    t.translation, t.intent, t.confidence, list(t.kb_articles),
-                    t.message_id, t.channel,
-                )
-                for i, t in enumerate(turns)
-            ],
-        )
-
-    @staticmethod
-    def _load(cur: Any, numbers: Sequence[int]) -> builtins.list[Ticket]:
-        if not numbers:
-            return []
-        turns: dict[int, list[Turn]] = {n: [] for n in numbers}
-        cur.execute(
-            f"SELECT {', '.join(_TURN_COLUMNS)} FROM ticket_turns "
-            "WHERE ticket_number = ANY(%s) ORDER BY ticket_number, seq",
-            (list(numbers),),
-        )
-        for row in cur.fetchall():
-            r = dict(zip(_TURN_COLUMNS, row, strict=True))
-            turns[int(r["ticket_number"])].append(
-                _turn_from_row(r, _as_utc(r["at"]), r["kb_articles"] or ())
-            )
-        cur.execute(
-            f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets WHERE number = ANY(%s)",
-            (list(numbers),),
-        )
-        by_number = {}
-        for row in cur.fetchall():
-            r = dict(zip(_TICKET_COLUMNS, row, strict=True))
-            number = int(r["number"])
-            by_number[number] = _ticket_from_row(
-                r,
-                created_at=_as_utc(r["created_at"]),
-                updated_at=_as_utc(r["updated_at"]),
-                promised=(
-                    _as_utc(r["promised_reply_at"]) if r["promised_reply_at"] else None
-                ),
-                tags=r["tags"] or (),
-                transcript=turns[number],
-            )
-        return [by_number[n] for n in numbers if n in by_number]
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc)
-
 
 # ---------------------------------------------------------------------- factory
 
 _PG_SCHEMES = ("postgresql://", "postgres://")
 
 
-def open_store(section: Section, *, clock: Clock | None = None) -> TicketStore:
+def open_store(
+    section: Section, *, clock: Clock | None = None, outbox: bool = False
+) -> SQLTicketStore:
     """The store configured in the ``tickets:`` section.
 
     ``database:`` is a file path (SQLite, relative to the settings file; ``$VARS`` are
     expanded) or a ``postgresql://`` URL. ``schema:`` optionally names a PostgreSQL
-    schema.
+    schema. ``outbox=True`` queues a helpdesk document with every change.
 
     Raises:
         ConfigError: the setting is missing or malformed.
@@ -945,7 +1402,9 @@ def open_store(section: Section, *, clock: Clock | None = None) -> TicketStore:
                 "schema", f"must be a lowercase SQL identifier, got {schema!r}",
                 "e.g. 'schema: support'",
             )
-        return PostgresTicketStore(value, schema=schema, clock=clock, config_hint=hint)
+        return PostgresTicketStore(
+            value, schema=schema, clock=clock, config_hint=hint, outbox=outbox
+        )
     if "://" in value or "$" in value:
         raise section.error(
             "database",
@@ -958,4 +1417,21 @@ def open_store(section: Section, *, clock: Clock | None = None) -> TicketStore:
             "schema", "only applies to PostgreSQL",
             "remove it, or use a postgresql:// URL",
         )
-    return SQLiteTicketStore(section.path("database"), clock=clock, config_hint=hint)
+    return SQLiteTicketStore(
+        section.path("database"), clock=clock, config_hint=hint, outbox=outbox
+    )
+
+
+def open_configured_store(
+    settings: Settings, *, clock: Clock | None = None
+) -> SQLTicketStore:
+    """The ``tickets:`` store, queuing helpdesk documents when ``outbox:`` has a URL.
+
+    What the action server, the inbox and the CLI call: whoever changes tickets queues
+    the helpdesk documents in the same transaction.
+    """
+    from bot.tickets.outbox import outbox_enabled  # outbox imports this module
+
+    return open_store(
+        settings.section("tickets"), clock=clock, outbox=outbox_enabled(settings)
+    )

@@ -354,3 +354,280 @@ def test_concurrent_retries_create_one_ticket(store_factory: Any, shared: bool) 
     _run_threads(threads, work)
     assert len(set(numbers)) == 1
     assert len(main.list()) == 1
+
+
+# ---------------------------------------------------------------------- handoff (v2)
+
+T1 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def at(minutes: float) -> datetime:
+    return T1 + timedelta(minutes=minutes)
+
+
+def agent_turn(translation: str = "Pozdravljeni, preverila bom.", **kw: Any) -> Turn:
+    values: dict[str, Any] = {
+        "at": at(5), "speaker": "agent", "text": "Hello, I will check.",
+        "translation": translation, "language": "sl",
+    }
+    values.update(kw)
+    return Turn(**values)
+
+
+def test_a_new_ticket_has_no_handoff_state_and_one_created_event(
+    store: TicketStore,
+) -> None:
+    ticket = store.create(draft(), now=T1)
+    assert ticket.created_at == T1
+    assert (ticket.assignee, ticket.csat, ticket.first_response_at,
+            ticket.resolved_at) == (None, None, None, None)
+    events = store.events(ticket.number)
+    assert [(e.seq, e.kind, e.actor, e.at) for e in events] == [
+        (1, "created", "bot", T1)
+    ]
+    assert events[0].data["reason"] == "asked_for_human"
+    assert events[0].data["queue"] == "billing-sl"
+
+
+def test_assign_opens_the_ticket_and_records_who(store: TicketStore) -> None:
+    ticket = store.create(draft(), now=T1)
+    got = store.assign(ticket.number, "ana", now=at(2))
+    assert got.assignee == "ana" and got.status == "open" and got.updated_at == at(2)
+    again = store.assign(ticket.number, "bojan", now=at(3))
+    assert again.assignee == "bojan"
+    assert store.get(ticket.number) == again
+    assigned = [e for e in store.events(ticket.number) if e.kind == "assigned"]
+    assert [(e.actor, e.data["previous"], e.data["from"]) for e in assigned] == [
+        ("ana", None, "new"), ("bojan", "ana", "open"),
+    ]
+
+
+def test_agent_reply_appends_a_turn_and_sets_first_response_once(
+    store: TicketStore,
+) -> None:
+    ticket = store.create(draft(), now=T1)
+    store.assign(ticket.number, "ana", now=at(1))
+    first = store.add_agent_reply(ticket.number, "ana", agent_turn(), now=at(5))
+    assert first.first_response_at == at(5)
+    assert first.transcript[-1] == agent_turn()
+    assert len(first.transcript) == len(RICH_TRANSCRIPT) + 1
+    second = store.add_agent_reply(
+        ticket.number, "ana", agent_turn("Vračilo je odobreno.", at=at(9)), now=at(9)
+    )
+    assert second.first_response_at == at(5)  # never moves
+    replies = [e for e in store.events(ticket.number) if e.kind == "agent_reply"]
+    assert [e.data["first_response"] for e in replies] == [True, False]
+    assert replies[0].data["translation"] == "Pozdravljeni, preverila bom."
+    assert replies[0].data["text"] == "Hello, I will check."
+
+
+def test_agent_reply_to_a_new_ticket_opens_it(store: TicketStore) -> None:
+    ticket = store.create(draft(), now=T1)
+    assert store.add_agent_reply(ticket.number, "ana", agent_turn()).status == "open"
+
+
+@pytest.mark.parametrize(
+    "bad", [{"speaker": "bot"}, {"text": "  "}], ids=["not an agent turn", "empty"]
+)
+def test_agent_reply_rejects_what_is_not_one(
+    store: TicketStore, bad: dict[str, Any]
+) -> None:
+    ticket = store.create(draft())
+    with pytest.raises(ValueError):
+        store.add_agent_reply(ticket.number, "ana", agent_turn(**bad))
+    got = store.get(ticket.number)
+    assert got is not None and got.transcript == RICH_TRANSCRIPT
+    assert [e.kind for e in store.events(ticket.number)] == ["created"]
+
+
+def test_notes_are_events_not_transcript(store: TicketStore) -> None:
+    ticket = store.create(draft(), now=T1)
+    note = store.add_note(ticket.number, "ana", "Customer is a VIP <b>!</b>", now=at(4))
+    assert (note.number, note.kind, note.actor, note.at) == (
+        ticket.number, "note", "ana", at(4)
+    )
+    assert note.data == {"text": "Customer is a VIP <b>!</b>"}
+    assert store.events(ticket.number)[-1] == note
+    got = store.get(ticket.number)
+    assert got is not None and got.transcript == RICH_TRANSCRIPT
+    with pytest.raises(ValueError):
+        store.add_note(ticket.number, "ana", "")
+
+
+def test_resolve_and_csat(store: TicketStore) -> None:
+    ticket = store.create(draft(), now=T1)
+    store.assign(ticket.number, "ana", now=at(1))
+    resolved = store.resolve(ticket.number, "ana", now=at(30))
+    assert resolved.status == "resolved" and resolved.resolved_at == at(30)
+    rated = store.set_csat(ticket.number, 4, now=at(31))
+    assert rated.csat == 4 and rated.status == "resolved"
+    assert store.get(ticket.number) == rated
+    kinds = [(e.kind, e.actor) for e in store.events(ticket.number)]
+    assert kinds == [("created", "bot"), ("assigned", "ana"), ("resolved", "ana"),
+                     ("csat", "customer")]
+    assert store.events(ticket.number)[-1].data == {"score": 4}
+
+
+@pytest.mark.parametrize("score", [0, 6, 3.5, True, "4", None])
+def test_csat_must_be_one_to_five(store: TicketStore, score: Any) -> None:
+    ticket = store.create(draft())
+    with pytest.raises(ValueError, match=r"1\.\.5"):
+        store.set_csat(ticket.number, score)
+    got = store.get(ticket.number)
+    assert got is not None and got.csat is None
+
+
+def test_reopening_clears_resolved_at_and_status_changes_are_events(
+    store: TicketStore,
+) -> None:
+    ticket = store.create(draft(), now=T1)
+    store.resolve(ticket.number, "ana", now=at(10))
+    reopened = store.set_status(ticket.number, "pending", actor="ana", now=at(11))
+    assert reopened.resolved_at is None and reopened.status == "pending"
+    same = store.set_status(ticket.number, "pending", now=at(12))
+    assert same.updated_at == at(12)
+    status = [e for e in store.events(ticket.number) if e.kind == "status"]
+    assert [(e.actor, e.data) for e in status] == [
+        ("ana", {"from": "resolved", "to": "pending"})
+    ]  # setting the same status again changes nothing: no event
+    again = store.set_status(ticket.number, "resolved", now=at(20))
+    assert again.resolved_at == at(20)
+
+
+def test_customer_messages_are_events_and_end_waiting(store: TicketStore) -> None:
+    ticket = store.create(draft(transcript=[]), now=T1)
+    store.set_status(ticket.number, "pending", now=at(1))
+    store.append_turns(
+        ticket.number,
+        [turn(0, text="Še vedno čakam", message_id="m-7"), turn(1, text="bot says")],
+        now=at(2),
+    )
+    got = store.get(ticket.number)
+    assert got is not None and got.status == "open"
+    messages = [e for e in store.events(ticket.number) if e.kind == "customer_message"]
+    assert [(e.actor, e.data["text"], e.data["message_id"]) for e in messages] == [
+        ("customer", "Še vedno čakam", "m-7")
+    ]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.assign(424242, "ana"),
+        lambda s: s.add_note(424242, "ana", "x"),
+        lambda s: s.add_agent_reply(424242, "ana", agent_turn()),
+        lambda s: s.resolve(424242, "ana"),
+        lambda s: s.set_csat(424242, 5),
+        lambda s: s.events(424242),
+    ],
+    ids=["assign", "note", "reply", "resolve", "csat", "events"],
+)
+def test_handoff_methods_on_an_unknown_ticket(
+    store: TicketStore, call: Callable[[TicketStore], Any]
+) -> None:
+    with pytest.raises(TicketNotFoundError, match="LU-424242"):
+        call(store)
+
+
+def test_naive_now_is_refused(store: TicketStore) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.create(draft(), now=datetime(2026, 3, 2, 9, 0))
+
+
+def test_open_ticket_for_a_conversation(store: TicketStore) -> None:
+    assert store.open_ticket_for("tg-5550123") is None
+    first = store.create(draft(), now=T1)
+    store.create(draft(conversation_id="someone-else"), now=at(1))
+    assert store.open_ticket_for("tg-5550123") == first
+    store.resolve(first.number, "ana", now=at(2))
+    assert store.open_ticket_for("tg-5550123") is None
+    second = store.create(draft(), now=at(3))
+    third = store.create(draft(), now=at(4))
+    assert store.open_ticket_for("tg-5550123") == third
+    store.resolve(third.number, "ana", now=at(5))
+    found = store.open_ticket_for("tg-5550123")
+    assert found is not None and found.number == second.number
+
+
+@pytest.fixture()
+def inbox(store: TicketStore) -> dict[str, Ticket]:
+    made = {
+        "sl_new": store.create(draft(), now=at(0)),
+        "ar_mine": store.create(
+            draft(language="ar", queue="orders-ar", priority="normal",
+                  after_hours=False, customer_id="c-ar"), now=at(1)),
+        "en_old": store.create(
+            draft(language="en", queue="general-en", priority="normal",
+                  customer_id="c-en"), now=at(-60 * 24 * 10)),
+        "en_done": store.create(
+            draft(language="en", queue="general-en", after_hours=False,
+                  customer_id="c-en"), now=at(2)),
+    }
+    made["ar_mine"] = store.assign(made["ar_mine"].number, "ana", now=at(3))
+    made["en_done"] = store.resolve(made["en_done"].number, "bojan", now=at(4))
+    return made
+
+
+INBOX_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
+    ("queues", {"queues": ["orders-ar", "general-en"]}, ["en_done", "en_old",
+                                                          "ar_mine"]),
+    ("no queues", {"queues": []}, []),
+    ("assignee", {"assignee": "ana"}, ["ar_mine"]),
+    ("unassigned", {"unassigned": True}, ["en_done", "en_old", "sl_new"]),
+    ("after hours", {"after_hours": True}, ["en_old", "sl_new"]),
+    ("in hours", {"after_hours": False}, ["en_done", "ar_mine"]),
+    ("priority", {"priority": "high"}, ["en_done", "sl_new"]),
+    ("statuses", {"status": ["new", "open"]}, ["en_old", "ar_mine", "sl_new"]),
+    ("customer", {"customer_id": "c-en"}, ["en_done", "en_old"]),
+    ("repeat window", {"customer_id": "c-en", "created_after": at(-60 * 24 * 7)},
+     ["en_done"]),
+    ("before", {"created_before": at(1)}, ["en_old", "sl_new"]),
+    ("combined", {"queues": ["general-en"], "status": "resolved",
+                  "language": "en"}, ["en_done"]),
+    ("no limit", {"limit": None}, ["en_done", "en_old", "ar_mine", "sl_new"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"), [c[1:] for c in INBOX_CASES],
+    ids=[c[0] for c in INBOX_CASES],
+)
+def test_inbox_filters(
+    store: TicketStore, inbox: dict[str, Ticket], filters: dict[str, Any],
+    expected: list[str],
+) -> None:
+    got = store.list(**filters)
+    assert [t.number for t in got] == [inbox[name].number for name in expected]
+    assert got == [store.get(t.number) for t in got]
+
+
+def test_list_without_transcripts(store: TicketStore, inbox: dict[str, Ticket]) -> None:
+    light = store.list(transcripts=False)
+    assert light and all(t.transcript == [] for t in light)
+    assert [t.assignee for t in light] == [t.assignee for t in store.list()]
+
+
+def test_events_since_spans_tickets(
+    store: TicketStore, inbox: dict[str, Ticket]
+) -> None:
+    recent = store.events_since(at(0))
+    assert [(e.number, e.kind) for e in recent] == [
+        (inbox["sl_new"].number, "created"), (inbox["ar_mine"].number, "created"),
+        (inbox["en_done"].number, "created"), (inbox["ar_mine"].number, "assigned"),
+        (inbox["en_done"].number, "resolved"),
+    ]
+    assert [e.kind for e in store.events_since(kinds=["resolved"])] == ["resolved"]
+
+
+def test_concurrent_events_keep_one_sequence(store_factory: Any) -> None:
+    main = store_factory.open()
+    ticket = main.create(draft(transcript=[]))
+    stores = [store_factory.open() for _ in range(4)]
+
+    def work(i: int) -> None:
+        for j in range(5):
+            stores[i].add_note(ticket.number, f"agent{i}", f"note {j}")
+
+    _run_threads(4, work)
+    seqs = [e.seq for e in main.events(ticket.number)]
+    assert seqs == list(range(1, 22))
