@@ -1,0 +1,143 @@
+"""``supportbot inbox …``: the agent inbox.
+
+``inbox serve [--host H] [--port P] [--rasa-url URL]``  run the web app (``make run``
+    starts it through bot.run; the Rasa token comes from $SUPPORTBOT_RASA_TOKEN)
+``inbox hash-password``  read a password (prompt, or one line on stdin) and print the
+    scrypt hash to put under ``inbox.agents[].password_hash``. The password is never an
+    argument, so it does not end up in the shell history or the process list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from typing import Any
+
+from bot import clock
+from bot.inbox.auth import hash_password
+from bot.inbox.config import InboxSettings, session_secret
+from bot.inbox.rasa_api import TOKEN_ENV, URL_ENV, RasaClient
+from bot.settings import Settings, load_settings
+
+MIN_PASSWORD_CHARS = 10
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the ``inbox`` command group on the top-level sub-parsers."""
+    inbox = subparsers.add_parser(
+        "inbox",
+        help="the agent inbox web app",
+        description="Run the agent inbox or make password hashes for its agents.",
+    )
+    inbox.set_defaults(help_parser=inbox)
+    commands = inbox.add_subparsers(title="inbox commands", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the inbox web app")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="interface (default 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=int, help="port (default: inbox.port, else 5080)")
+    serve.add_argument(
+        "--rasa-url",
+        default=os.environ.get(URL_ENV, "http://127.0.0.1:5005"),
+        help=f"Rasa's HTTP API (default ${URL_ENV} or http://127.0.0.1:5005)",
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    hp = commands.add_parser("hash-password", help="print the hash of a password")
+    hp.set_defaults(func=cmd_hash_password)
+
+
+def read_password(stdin: Any = None) -> str:
+    """Prompt twice on a terminal; otherwise read one line from stdin."""
+    stdin = stdin or sys.stdin
+    if stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != first:
+            raise SystemExit("supportbot: error: the two passwords differ")
+        return first
+    return stdin.readline().rstrip("\r\n")
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    password = read_password()
+    if len(password) < MIN_PASSWORD_CHARS:
+        print(
+            f"supportbot: error: use at least {MIN_PASSWORD_CHARS} characters",
+            file=sys.stderr,
+        )
+        return 2
+    print(hash_password(password))
+    return 0
+
+
+def build_from_settings(
+    settings: Settings,
+    rasa_url: str,
+    rasa_token: str,
+    *,
+    background_sync: bool = True,
+) -> tuple[Any, InboxSettings]:
+    """The inbox Sanic app for a settings file (used by ``serve`` and the tests)."""
+    from bot.hours import parse_timezone
+    from bot.inbox.app import InboxApp, build_app
+    from bot.inbox.service import Inbox
+    from bot.inbox.translation import load_translator
+    from bot.tickets.store import open_store
+
+    inbox_settings = InboxSettings.from_settings(settings)
+    hours = settings.section("business_hours", required=False)
+    zone = parse_timezone(hours) if "timezone" in hours.data else None
+    store = open_store(settings.section("tickets"))
+    rasa = RasaClient(rasa_url, rasa_token)
+    translator = load_translator()
+    ctx = InboxApp(
+        settings=inbox_settings,
+        inbox=Inbox(store, rasa, clock=clock.now, translator=translator),
+        secret=session_secret(),
+        clock=clock.now,
+        translator=translator,
+        metrics=_metrics_function(),
+        background_sync=background_sync,
+    )
+    if zone is not None:
+        ctx.timezone = zone
+    app = build_app(ctx)
+
+    @app.after_server_stop
+    async def close(*_: Any) -> None:
+        await rasa.aclose()
+        store.close()
+
+    return app, inbox_settings
+
+
+def _metrics_function() -> Any:
+    try:
+        from bot.tickets import metrics  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    return getattr(metrics, "inbox_metrics", None)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = load_settings(args.config)
+    app, inbox_settings = build_from_settings(
+        settings, args.rasa_url, os.environ.get(TOKEN_ENV, "")
+    )
+    if not inbox_settings.agents:
+        logging.getLogger(__name__).warning(
+            "inbox: no agents configured in %s (inbox.agents); nobody can log in",
+            settings.file,
+        )
+    port = args.port or inbox_settings.port
+    app.run(
+        host=args.host, port=port, single_process=True, access_log=False, motd=False
+    )
+    return 0

@@ -1,0 +1,218 @@
+"""What the inbox does, without HTTP: take, reply, resolve, and keep tickets in sync.
+
+Each operation checks that the agent may touch the ticket's queue, talks to Rasa first
+and writes the ticket second, so a failure leaves the customer in the safer state:
+
+* take:    pause the bot, then assign. If Rasa is down nothing changes and the agent is
+  told; the bot never keeps answering under an agent who believes it is silenced.
+* reply:   deliver through Rasa (recorded in the tracker, sent through the customer's
+  channel), then append the agent turn. Replying to an unassigned ticket takes it.
+* resolve: resume the bot and ask for CSAT, then mark the ticket resolved. A customer
+  is never left with a paused bot and nobody listening.
+
+Store calls block, so they run in the default executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from bot.errors import SupportBotError
+from bot.inbox.config import Agent
+from bot.inbox.sync import missing_turns
+from bot.inbox.translation import NoTranslation, Translator
+from bot.tickets.model import Ticket, Turn
+from bot.tickets.store import TicketStore
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Longest agent reply accepted (characters); chat platforms cut longer ones anyway.
+MAX_REPLY_CHARS = 4000
+MAX_NOTE_CHARS = 4000
+#: Statuses whose conversations are read from Rasa (a resolved one is the bot's again).
+SYNCED_STATUSES = ("new", "open", "pending")
+
+
+class InboxError(SupportBotError):
+    """The agent's request cannot be done; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(reason)
+
+
+class Conversations(Protocol):
+    """The part of bot.inbox.rasa_api.RasaClient the inbox uses."""
+
+    async def pause(self, conversation_id: str) -> None: ...
+    async def send_agent_message(
+        self, conversation_id: str, text: str, metadata: dict[str, Any]
+    ) -> None: ...
+    async def resume_and_ask_csat(self, conversation_id: str) -> None: ...
+    async def events(self, conversation_id: str) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What an agent's reply became: the ticket, and the text the customer received."""
+
+    ticket: Ticket
+    sent: str
+    translated: bool
+
+
+class Inbox:
+    def __init__(
+        self,
+        store: TicketStore,
+        conversations: Conversations,
+        *,
+        clock: Callable[[], datetime],
+        translator: Translator | None = None,
+    ) -> None:
+        self.store = store
+        self.conversations = conversations
+        self.clock = clock
+        self.translator: Translator = translator or NoTranslation()
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def _run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            None, functools.partial(func, *args, **kwargs)
+        )
+
+    def _lock(self, number: int) -> asyncio.Lock:
+        return self._locks.setdefault(number, asyncio.Lock())
+
+    async def ticket_for(self, agent: Agent, number: int) -> Ticket:
+        """The ticket, if it exists (404) and the agent belongs to its queue (403)."""
+        ticket = await self._run(self.store.get, number)
+        if ticket is None:
+            raise InboxError(404, f"there is no ticket number {number}")
+        if not agent.can_read(ticket.queue):
+            raise InboxError(403, f"you are not in the queue {ticket.queue}")
+        return ticket
+
+    async def take(self, agent: Agent, number: int) -> Ticket:
+        """Assign the ticket to ``agent`` and pause the bot in its conversation."""
+        async with self._lock(number):
+            ticket = await self.ticket_for(agent, number)
+            return await self._take(agent, ticket)
+
+    async def _take(self, agent: Agent, ticket: Ticket) -> Ticket:
+        if ticket.status == "resolved":
+            raise InboxError(409, f"{ticket.ref} is resolved")
+        if ticket.assignee not in (None, agent.name):
+            raise InboxError(409, f"{ticket.ref} is assigned to {ticket.assignee}")
+        await self.conversations.pause(ticket.conversation_id)
+        if ticket.assignee == agent.name and ticket.status == "open":
+            return ticket
+        return await self._run(
+            self.store.assign, ticket.number, agent.name, now=self.clock()
+        )
+
+    async def note(self, agent: Agent, number: int, text: str) -> None:
+        """An internal note: on the ticket, never shown to the customer."""
+        text = _checked(text, MAX_NOTE_CHARS, "note")
+        await self.ticket_for(agent, number)
+        await self._run(self.store.add_note, number, agent.name, text, now=self.clock())
+
+    async def reply(self, agent: Agent, number: int, text: str) -> Reply:
+        """Send ``text``, translated when the agent does not speak the language."""
+        text = _checked(text, MAX_REPLY_CHARS, "reply")
+        async with self._lock(number):
+            ticket = await self.ticket_for(agent, number)
+            if ticket.assignee != agent.name or ticket.status != "open":
+                ticket = await self._take(agent, ticket)
+            translation = None
+            if not agent.speaks(ticket.language):
+                translation = self.translator.translate(
+                    text, agent.language, ticket.language
+                )
+            sent = translation or text
+            metadata: dict[str, Any] = {
+                "speaker": "agent",
+                "agent": agent.name,
+                "language": ticket.language,
+                "ticket": ticket.ref,
+            }
+            if translation:
+                metadata["original"] = text
+            await self.conversations.send_agent_message(
+                ticket.conversation_id, sent, metadata
+            )
+            turn = Turn(
+                at=self.clock(),
+                speaker="agent",
+                text=text,
+                language=ticket.language,
+                translation=translation,
+                channel=ticket.channel,
+            )
+            updated = await self._run(
+                self.store.add_agent_reply, number, agent.name, turn, now=turn.at
+            )
+        return Reply(ticket=updated, sent=sent, translated=translation is not None)
+
+    async def resolve(self, agent: Agent, number: int) -> Ticket:
+        """Give the conversation back to the bot (which asks for CSAT), then resolve."""
+        async with self._lock(number):
+            ticket = await self.ticket_for(agent, number)
+            if ticket.status == "resolved":
+                return ticket
+            if ticket.assignee not in (None, agent.name):
+                raise InboxError(409, f"{ticket.ref} is assigned to {ticket.assignee}")
+            await self._sync(ticket)  # the last customer words belong to this ticket
+            await self.conversations.resume_and_ask_csat(ticket.conversation_id)
+            return await self._run(
+                self.store.resolve, number, agent.name, now=self.clock()
+            )
+
+    async def sync(self, number: int) -> list[Turn]:
+        """Append the conversation's turns the ticket lacks; returns them."""
+        async with self._lock(number):
+            ticket = await self._run(self.store.get, number)
+            if ticket is None or ticket.status not in SYNCED_STATUSES:
+                return []
+            return await self._sync(ticket)
+
+    async def _sync(self, ticket: Ticket) -> list[Turn]:
+        events = await self.conversations.events(ticket.conversation_id)
+        new = missing_turns(ticket.transcript, events)
+        if new:
+            await self._run(self.store.append_turns, ticket.number, new)
+        return new
+
+    async def sync_open(self, limit: int = 200) -> int:
+        """Sync every ticket that is not resolved; returns how many turns were added.
+
+        One failing conversation (Rasa restarting) does not stop the others.
+        """
+        added = 0
+        tickets: Sequence[Ticket] = await self._run(
+            self.store.list, status=list(SYNCED_STATUSES), limit=limit, transcripts=False
+        )
+        for ticket in tickets:
+            try:
+                added += len(await self.sync(ticket.number))
+            except SupportBotError as exc:
+                logger.warning("inbox: could not sync %s: %s", ticket.ref, exc)
+        return added
+
+
+def _checked(text: str, limit: int, what: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise InboxError(400, f"the {what} is empty")
+    if len(text) > limit:
+        raise InboxError(413, f"the {what} is longer than {limit} characters")
+    return text
