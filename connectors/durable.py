@@ -1,0 +1,250 @@
+"""Durable channel state in SQLite: each message processed once, each reply sent once.
+
+Why it exists: Telegram and Meta deliver webhooks *at least once*. They retry when the
+answer is slow or not 2xx, and retries cross our restarts; users also double-tap. A
+webhook therefore
+
+1. verifies and parses the whole request,
+2. :meth:`ChannelStore.accept` s each platform message under its platform id in one
+   committed ``INSERT OR IGNORE`` (a duplicate, concurrent or a day later, is a no-op),
+3. answers 200 at once, and
+4. processes accepted messages in the background (:class:`Worker`), marking each one
+   ``done`` or ``failed``. Messages still ``pending`` after a crash are processed again
+   at the next start (:meth:`ChannelStore.pending`), so nothing accepted is lost.
+
+Replies carry a key derived from the inbound message id and their position in the
+turn; :meth:`ChannelStore.was_sent`/:meth:`mark_sent` make a re-processed turn skip
+the replies the customer already has. Button payloads longer than a platform allows
+(Telegram's callback data: 64 bytes) are kept here under a short key
+(:meth:`short_payload`), so buttons keep working across restarts.
+
+One small file per channel (``state_db`` in credentials.yml, default
+``var/<channel>.sqlite3``).
+Every call is a single indexed statement of well under a millisecond, so it runs on the
+event loop directly; SQLite's own locking makes it safe across processes too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: Rows of finished messages are kept this long (duplicates arrive within minutes;
+#: Meta retries for up to 7 days), then pruned when the store opens.
+KEEP_SECONDS = 14 * 24 * 3600
+#: Prefix of a short button key standing for a stored payload.
+PAYLOAD_PREFIX = "cb:"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbound (
+    message_id  TEXT PRIMARY KEY,
+    received_at REAL NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
+    item        TEXT NOT NULL,
+    error       TEXT
+);
+CREATE INDEX IF NOT EXISTS inbound_status ON inbound (status, received_at);
+CREATE TABLE IF NOT EXISTS sent (
+    reply_key   TEXT PRIMARY KEY,
+    sent_at     REAL NOT NULL,
+    platform_id TEXT
+);
+CREATE TABLE IF NOT EXISTS payloads (
+    key     TEXT PRIMARY KEY,
+    payload TEXT NOT NULL
+);
+"""
+
+
+class ChannelStore:
+    """Received messages, sent replies and long payloads of a channel (thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        # Opened on first use: constructing a channel touches no file and no network.
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")  # accepted means on disk
+            db.executescript(_SCHEMA)
+            cutoff = time.time() - KEEP_SECONDS
+            db.execute(
+                "DELETE FROM inbound WHERE status = 'done' AND received_at < ?",
+                (cutoff,),
+            )
+            db.execute("DELETE FROM sent WHERE sent_at < ?", (cutoff,))
+            self._db = db
+        return self._db
+
+    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._conn().execute(sql, args)
+
+    def accept(self, message_id: str, item: dict[str, Any]) -> bool:
+        """Record a platform message as pending; False if its id was seen before."""
+        cursor = self._run(
+            "INSERT OR IGNORE INTO inbound (message_id, received_at, status, item) "
+            "VALUES (?, ?, 'pending', ?)",
+            (message_id, time.time(), json.dumps(item, ensure_ascii=False)),
+        )
+        return cursor.rowcount == 1
+
+    def finish(self, message_id: str) -> None:
+        self._run(
+            "UPDATE inbound SET status = 'done', error = NULL WHERE message_id = ?",
+            (message_id,),
+        )
+
+    def fail(self, message_id: str, error: str) -> None:
+        """Keep the message for an operator (and the logs) with what went wrong."""
+        self._run(
+            "UPDATE inbound SET status = 'failed', error = ? WHERE message_id = ?",
+            (error[:2000], message_id),
+        )
+
+    def status(self, message_id: str) -> str | None:
+        row = self._run(
+            "SELECT status FROM inbound WHERE message_id = ?", (message_id,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def pending(self) -> list[tuple[str, dict[str, Any]]]:
+        """Accepted but unfinished messages, oldest first (re-processed at start-up)."""
+        rows = self._run(
+            "SELECT message_id, item FROM inbound WHERE status = 'pending' "
+            "ORDER BY received_at"
+        ).fetchall()
+        return [(str(mid), json.loads(item)) for mid, item in rows]
+
+    def was_sent(self, reply_key: str) -> bool:
+        row = self._run(
+            "SELECT 1 FROM sent WHERE reply_key = ?", (reply_key,)
+        ).fetchone()
+        return row is not None
+
+    def mark_sent(self, reply_key: str, platform_id: str | None) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO sent (reply_key, sent_at, platform_id) "
+            "VALUES (?, ?, ?)",
+            (reply_key, time.time(), platform_id),
+        )
+
+    def short_payload(self, payload: str, max_bytes: int) -> str:
+        """The payload if it fits the platform's limit, else a stored short key."""
+        if len(payload.encode("utf-8")) <= max_bytes:
+            return payload
+        key = PAYLOAD_PREFIX + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+        self._run(
+            "INSERT OR IGNORE INTO payloads (key, payload) VALUES (?, ?)",
+            (key, payload),
+        )
+        return key
+
+    def expand_payload(self, data: str) -> str | None:
+        """Inverse of :meth:`short_payload`; None for a key this store never issued."""
+        if not data.startswith(PAYLOAD_PREFIX):
+            return data
+        row = self._run(
+            "SELECT payload FROM payloads WHERE key = ?", (data,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+Process = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class Worker:
+    """Processes accepted messages in the background, in order per conversation.
+
+    Each message runs ``process(message_id, item)``; success marks it done, an exception
+    marks it failed (logged with the traceback, never shown to the customer). Messages
+    of one sender wait for that sender's previous message, so a customer's two quick
+    messages are answered in the order they were written.
+    """
+
+    def __init__(self, store: ChannelStore, process: Process, channel: str) -> None:
+        self.store = store
+        self.process = process
+        self.channel = channel
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, message_id: str, item: dict[str, Any]) -> asyncio.Task[None]:
+        sender = str(item.get("sender", ""))
+        previous = self._tails.get(sender)
+        task = asyncio.get_running_loop().create_task(
+            self._run(message_id, item, previous), name=f"{self.channel}:{message_id}"
+        )
+        self._tails[sender] = task
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._forget(sender, t))
+        return task
+
+    def _forget(self, sender: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._tails.get(sender) is task:
+            del self._tails[sender]
+
+    async def _run(
+        self, message_id: str, item: dict[str, Any], previous: asyncio.Task[None] | None
+    ) -> None:
+        if previous is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(previous)
+        try:
+            await self.process(message_id, item)
+        except asyncio.CancelledError:
+            # Shutting down: the message stays pending and is processed at next start.
+            raise
+        except Exception as exc:
+            logger.exception(
+                "%s: processing message %s failed", self.channel, message_id
+            )
+            self.store.fail(message_id, f"{type(exc).__name__}: {exc}")
+        else:
+            self.store.finish(message_id)
+
+    def resume_pending(self) -> int:
+        """Submit every message left pending by a previous run; returns how many."""
+        items = self.store.pending()
+        for message_id, item in items:
+            self.submit(message_id, item)
+        if items:
+            logger.info(
+                "%s: resuming %d message(s) accepted before a restart",
+                self.channel,
+                len(items),
+            )
+        return len(items)
+
+    async def drain(self, timeout: float) -> None:
+        """Wait for running work (shutdown); what does not finish stays pending."""
+        if not self._tasks:
+            return
+        _, unfinished = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in unfinished:
+            task.cancel()
