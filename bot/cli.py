@@ -20,7 +20,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot import __version__
+from bot.editor import cli as editor_cli
 from bot.errors import SupportBotError
+from bot.inbox import cli as inbox_cli
 from bot.settings import CONFIG_ENV
 from bot.tickets import cli as tickets_cli
 
@@ -43,6 +45,8 @@ def _run(args: argparse.Namespace) -> int:
 COMMAND_GROUPS: list[Callable[[Any], None]] = [
     _add_run_parser,
     tickets_cli.add_parser,
+    editor_cli.add_parser,
+    inbox_cli.add_parser,
 ]
 
 EXIT_OK = 0

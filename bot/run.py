@@ -1,4 +1,4 @@
-"""Start the whole bot on 127.0.0.1: action server, Rasa server, web chat page.
+"""Start the whole bot on 127.0.0.1: action and Rasa servers, agent inbox, web chat.
 
 Two processes in two Python environments, as Rasa intends (Rasa 3.6 needs Python 3.10; the
 ML stack needs 3.11), plus a tiny static server for the web chat page. The supervisor waits
@@ -39,6 +39,9 @@ class BotConfig:
     rasa_port: int = 5005
     action_port: int = 5055
     web_port: int = 8080
+    #: The agent inbox (bot/inbox), a third process in the action environment; 0 picks a
+    #: free port at start (tests); ``make run`` uses 5080 (--inbox-port, $INBOX_PORT).
+    inbox_port: int = 0
     host: str = "127.0.0.1"
     model_dir: Path = PROJECT_ROOT / "models" / "rasa"
     tracker_db: Path = PROJECT_ROOT / "var" / "tracker.sqlite3"
@@ -51,6 +54,7 @@ class BotConfig:
     rasa_python: Path = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"
     action_python: Path = PROJECT_ROOT / ".venv" / "bin" / "python"
     serve_web: bool = True
+    serve_inbox: bool = True
     #: Token for Rasa's HTTP API (``--enable-api``): the inbox uses it to pause, resume and
     #: reply to conversations, the editors' reload to swap models. From
     #: $SUPPORTBOT_RASA_TOKEN, else a fresh random one per run; never a fixed default.
@@ -65,6 +69,10 @@ class BotConfig:
     @property
     def action_url(self) -> str:
         return f"http://{self.host}:{self.action_port}"
+
+    @property
+    def inbox_url(self) -> str:
+        return f"http://{self.host}:{self.inbox_port}"
 
     @property
     def web_url(self) -> str:
@@ -202,8 +210,19 @@ class Bot:
                  "--enable-api", "--auth-token", cfg.rasa_token,
                  "--cors", f"http://{cfg.host}:{cfg.web_port}"],
             )
+            if cfg.serve_inbox:
+                if cfg.inbox_port == 0:
+                    cfg.inbox_port = free_port()
+                self._spawn(
+                    "inbox",
+                    [str(cfg.action_python), "-m", "bot", "inbox", "serve",
+                     "--host", cfg.host, "--port", str(cfg.inbox_port),
+                     "--rasa-url", cfg.rasa_url],
+                )
             self._wait_healthy("actions", f"{cfg.action_url}/health", timeout)
             self._wait_healthy("rasa", f"{cfg.rasa_url}/", timeout)
+            if cfg.serve_inbox:
+                self._wait_healthy("inbox", f"{cfg.inbox_url}/health", timeout)
             if cfg.serve_web:
                 self._start_web()
         except BaseException:
@@ -280,9 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rasa-port", type=int, default=int(os.environ.get("RASA_PORT", 5005)))
     parser.add_argument("--action-port", type=int, default=int(os.environ.get("ACTION_PORT", 5055)))
     parser.add_argument("--web-port", type=int, default=int(os.environ.get("WEB_PORT", 8080)))
+    parser.add_argument(
+        "--inbox-port", type=int, default=int(os.environ.get("INBOX_PORT", 5080))
+    )
     args = parser.parse_args(argv)
     bot = Bot(BotConfig(rasa_port=args.rasa_port, action_port=args.action_port,
-                        web_port=args.web_port))
+                        web_port=args.web_port, inbox_port=args.inbox_port))
     stopping = threading.Event()
 
     def _stop(signum: int, frame: object) -> None:
@@ -302,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  web chat      {cfg.web_url}\n"
         f"  REST webhook  {cfg.rasa_url}/webhooks/rest/webhook\n"
         f"  action server {cfg.action_url}\n"
+        f"  agent inbox   {cfg.inbox_url}/  (agents: inbox.agents in supportbot.yml)\n"
         f"  logs          {cfg.log_dir}\n"
         f"Press Ctrl-C to stop.",
         flush=True,
