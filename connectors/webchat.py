@@ -44,6 +44,7 @@ from rasa.core.channels.channel import (
     OutputChannel,
     UserMessage,
 )
+from rasa.shared.core.constants import IS_EXTERNAL
 from rasa.shared.core.events import BotUttered, Event, UserUttered
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -150,13 +151,18 @@ def history_messages(
 
     A customer message shows the title of the button they clicked (metadata ``title``)
     rather than its payload ("/affirm"). Bot events without text or buttons (pure custom
-    payloads) are left out: the page could not show them.
+    payloads) are left out: the page could not show them. So are external user events
+    (Rasa's ``trigger_intent``, e.g. the inbox asking for CSAT): triggers, not messages.
     """
     out: list[dict[str, Any]] = []
     for event in events:
         if since is not None and event.timestamp <= since:
             continue
-        if isinstance(event, UserUttered) and event.text:
+        if (
+            isinstance(event, UserUttered)
+            and event.text
+            and not (event.metadata or {}).get(IS_EXTERNAL)
+        ):
             meta = event.metadata or {}
             title = meta.get("title") if isinstance(meta.get("title"), str) else None
             out.append(

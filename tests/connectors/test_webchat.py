@@ -290,6 +290,17 @@ def test_history_skips_what_the_page_cannot_show() -> None:
     assert history_messages(events) == []
 
 
+def test_history_leaves_out_external_triggers_such_as_the_inboxs_csat_request() -> None:
+    events = [
+        UserUttered("hvala", timestamp=1.0),
+        UserUttered.create_external("EXTERNAL_ask_csat", input_channel="webchat"),
+        BotUttered("Kako zadovoljni ste?", timestamp=3.0),
+    ]
+    assert [m["text"] for m in history_messages(events)] == [
+        "hvala", "Kako zadovoljni ste?"
+    ]
+
+
 # ------------------------------------------------------------------- hours (pure)
 
 
