@@ -3,12 +3,17 @@
 The ticket is written and committed before the customer is told its number; if the store
 is down the customer is told so honestly and given another way to reach support. Rasa may
 retry an action call, so the ticket carries a dedupe key (conversation + triggering
-message) and a retry returns the same ticket instead of a second one.
+message) and a retry returns the same ticket instead of a second one; and a conversation
+has at most one open ticket, so asking again (or resending after the action server died
+between commit and reply) adds to that ticket. Queue, priority and tags come from the
+``routing:`` rules; the after-hours promise is the ticket's queue's next opening.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +28,7 @@ from bot.hours import format_opening
 from bot.services import get_services
 from bot.tickets import routing
 from bot.tickets.model import TicketDraft, Turn
-from bot.tickets.transcript import summarise, turns_from_events
+from bot.tickets.transcript import summarise, turns_after, turns_from_events
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +61,17 @@ def dedupe_key(tracker: Tracker) -> str:
     return f"{tracker.sender_id}:{message_id}"
 
 
+#: Fault injection for the crash-safety test: ``after_ticket_commit`` kills the action
+#: server right after the ticket is committed and before the customer is told.
+FAULT_ENV = "SUPPORTBOT_FAULT"
+
+
+def _fault_point(name: str) -> None:
+    if os.environ.get(FAULT_ENV) == name:
+        logger.warning("%s=%s: killing the action server", FAULT_ENV, name)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 class ActionEscalate(Action):
     def name(self) -> str:
         return "action_escalate"
@@ -64,43 +80,66 @@ class ActionEscalate(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         services = get_services()
+        store = services.tickets
+        rules = services.routing
         language = reply_language(tracker)
         now = clock.now()
         turns: list[Turn] = turns_from_events(tracker.events)
         customer_turns = [t for t in turns if t.speaker == "customer"]
         intents = [t.intent for t in customer_turns]
         reason = escalation_reason(intents)
-        route = routing.route(
-            [i for i in intents if i],
-            language,
-            reason,
-            [t.text for t in customer_turns],
-        )
-        status = services.hours.status(now)
-        after_hours = not status.open
-        draft = TicketDraft(
-            conversation_id=tracker.sender_id,
-            channel=tracker.get_latest_input_channel() or "unknown",
-            customer_id=tracker.sender_id,
-            language=tracker.get_slot("detected_language") or language,
-            reason=reason,
-            queue=route.queue,
-            priority=route.priority,
-            after_hours=after_hours,
-            promised_reply_at=status.next_opening if after_hours else None,
-            tags=tuple(route.tags),
-            summary=summarise(turns, [i for i in intents if i]),
-            transcript=turns,
-            dedupe_key=dedupe_key(tracker),
-        )
         try:
-            ticket = await off_loop(services.tickets.create, draft)
+            # One open ticket per conversation: asking again (or writing again after a
+            # crash before the reply) adds to it instead of opening a second one.
+            ticket = await off_loop(store.open_ticket_for, tracker.sender_id)
+            if ticket is not None:
+                new = turns_after(ticket.transcript, turns)
+                if new:
+                    await off_loop(store.append_turns, ticket.number, new)
+            else:
+                previous = []
+                if rules.repeat_window is not None:
+                    previous = await off_loop(
+                        store.list, customer_id=tracker.sender_id,
+                        created_after=now - rules.repeat_window, limit=None,
+                        transcripts=False,
+                    )
+                route = routing.route(
+                    [i for i in intents if i],
+                    language,
+                    reason,
+                    [t.text for t in customer_turns],
+                    rules=rules,
+                    kb_articles=[a for t in turns for a in t.kb_articles],
+                    previous_tickets=len(previous),
+                )
+                status = rules.hours_for(route.queue, services.hours).status(now)
+                after_hours = not status.open
+                draft = TicketDraft(
+                    conversation_id=tracker.sender_id,
+                    channel=tracker.get_latest_input_channel() or "unknown",
+                    customer_id=tracker.sender_id,
+                    language=tracker.get_slot("detected_language") or language,
+                    reason=reason,
+                    queue=route.queue,
+                    priority=route.priority,
+                    after_hours=after_hours,
+                    promised_reply_at=status.next_opening if after_hours else None,
+                    tags=tuple(route.tags),
+                    summary=summarise(turns, [i for i in intents if i]),
+                    transcript=turns,
+                    dedupe_key=dedupe_key(tracker),
+                )
+                ticket = await off_loop(store.create, draft)
         except SupportBotError:
             logger.exception("could not create a ticket for %s", tracker.sender_id)
             dispatcher.utter_message(response="utter_ticket_failed")
             return []
-        logger.info("ticket %s created for %s (%s)", ticket.ref, tracker.sender_id, reason)
-        if after_hours and status.next_opening is not None:
+        _fault_point("after_ticket_commit")
+        logger.info("ticket %s for %s (%s)", ticket.ref, tracker.sender_id, reason)
+        # The promise is the ticket's queue's next opening (its own hours, else ours).
+        status = rules.hours_for(ticket.queue, services.hours).status(now)
+        if not status.open and status.next_opening is not None:
             dispatcher.utter_message(
                 response="utter_ticket_created_after_hours",
                 ticket_ref=ticket.ref,

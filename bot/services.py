@@ -12,6 +12,7 @@ from functools import cached_property
 from bot.hours import BusinessHours
 from bot.language import LanguageSettings
 from bot.settings import Settings, load_settings
+from bot.tickets.routing import RoutingRules
 from bot.tickets.store import TicketStore, open_configured_store
 from kb_index.retriever import KBSettings, KnowledgeBase
 
@@ -41,6 +42,10 @@ class Services:
         return BusinessHours.from_section(self.settings.section("business_hours"))
 
     @cached_property
+    def routing(self) -> RoutingRules:
+        return RoutingRules.from_settings(self.settings)
+
+    @cached_property
     def fallbacks_before_human(self) -> int:
         section = self.settings.section("escalation", required=False)
         value = section.get("fallbacks_before_human", 2)
@@ -50,7 +55,8 @@ class Services:
 
     def check(self) -> None:
         """Validate every section now, so a broken file fails at start-up, not mid-chat."""
-        _ = (self.languages, self.kb_settings, self.hours, self.fallbacks_before_human)
+        _ = (self.languages, self.kb_settings, self.hours, self.fallbacks_before_human,
+             self.routing)
 
 
 _lock = threading.Lock()

@@ -21,7 +21,8 @@ Every other event (action, session_started, pause, …) is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, cast
 
@@ -185,3 +186,48 @@ def summarise(turns: Sequence[Turn], intents: Sequence[str]) -> str:
     if len(customer) > 1:
         parts.append(f"{len(customer)} customer messages")
     return " | ".join(parts)
+
+
+def turns_after(stored: Sequence[Turn], turns: Sequence[Turn]) -> list[Turn]:
+    """The turns of ``turns`` newer than the last stored one (what a ticket lacks).
+
+    A second escalation in a conversation that already has an open ticket (the
+    customer asked again, or wrote after a crash) adds only what happened since.
+    """
+    if not stored:
+        return list(turns)
+    last = max(t.at for t in stored)
+    return [t for t in turns if t.at > last]
+
+
+def translate_for_agents(
+    turns: Sequence[Turn],
+    agent_language: str,
+    translate: Callable[[str, str, str], str | None],
+    *,
+    pivot: str = "en",
+) -> list[Turn]:
+    """Customer turns with ``translation`` in the agent's language, where a path exists.
+
+    A customer turn's ``translation`` is the inbound pivot translation NLU used (Rasa's
+    parse_data). When the queue's agents read the pivot that is kept; otherwise the
+    original text is translated into ``agent_language`` with ``translate(text, source,
+    target)``, which returns None when no path is installed (the turn then keeps what it
+    had). Turns already in the agent's language, button payloads and bot turns are left
+    as they are. Pure apart from ``translate``.
+    """
+    out: list[Turn] = []
+    for turn in turns:
+        if (
+            turn.speaker != "customer"
+            or not turn.language
+            or turn.language == agent_language
+            or not turn.text.strip()
+            or turn.text.startswith("/")
+            or (turn.translation and agent_language == pivot)
+        ):
+            out.append(turn)
+            continue
+        translated = translate(turn.text, turn.language, agent_language)
+        out.append(replace(turn, translation=translated) if translated else turn)
+    return out

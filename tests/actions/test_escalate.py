@@ -1,0 +1,171 @@
+"""action_escalate with a real dispatcher, a real tracker and a real SQLite store.
+
+The tracker is the recorded Slovenian double-charge conversation (tests/bot/tickets/
+fixtures); the clock is pinned with SUPPORTBOT_FAKE_NOW; settings come from a copy of
+supportbot.yml with its own ticket database.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.escalate import ActionEscalate
+from bot import services
+from bot.hours import BusinessHours, format_opening
+from bot.settings import Section
+from bot.tickets.model import TicketDraft
+from tests.conftest import write_settings
+
+FIXTURE = (
+    Path(__file__).resolve().parents[1] / "bot" / "tickets" / "fixtures"
+    / "tracker_sl_double_charge.json"
+)
+NOW = "2026-03-02T09:05:00+01:00"  # Monday; business_hours are open 08-18
+UTC = timezone.utc
+
+# Billing keeps Dubai hours here: closed at 12:05 Dubai, opens 14:00 (10:00 UTC).
+BILLING_HOURS = {
+    "timezone": "Asia/Dubai",
+    "weekly": {day: ["14:00-22:00"] for day in ("mon", "tue", "wed", "thu", "sun")}
+    | {"fri": "closed", "sat": "closed"},
+}
+
+
+def tracker(extra_events: list[dict[str, Any]] = ()) -> Tracker:  # type: ignore[assignment]
+    events = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    events = events[:-2]  # up to the customer's "yes" (the old reply is not given yet)
+    events += copy.deepcopy(list(extra_events))
+    latest = next(e for e in reversed(events) if e["event"] == "user")
+    message = dict(latest["parse_data"], message_id=latest["message_id"])
+    return Tracker(
+        "tg-5550123", {"language": "sl", "detected_language": "sl"}, message, events,
+        False, None, {}, "action_listen",
+    )
+
+
+def user(text: str, at: float, intent: str, message_id: str) -> dict[str, Any]:
+    return {
+        "event": "user", "timestamp": at, "text": text, "input_channel": "telegram",
+        "message_id": message_id,
+        "parse_data": {"intent": {"name": intent, "confidence": 0.9}, "text": text,
+                       "language": {"language": "sl", "confidence": 0.9}},
+    }
+
+
+@pytest.fixture()
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    routing = {
+        "queues": {
+            "billing": {"intents": ["double_charge", "payment_methods"],
+                        "languages": ["en", "sl"], "hours": BILLING_HOURS},
+            "general": {"languages": ["en", "ar", "sl"]},
+        },
+        "default_queue": "general",
+    }
+    path = write_settings(tmp_path, routing=routing)
+    monkeypatch.setenv("SUPPORTBOT_CONFIG", str(path))
+    monkeypatch.setenv("SUPPORTBOT_FAKE_NOW", NOW)
+    services.reset()
+    yield path
+    services.get_services().tickets.close()
+    services.reset()
+
+
+async def escalate(t: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = await ActionEscalate().run(dispatcher, t, {})
+    return events, dispatcher.messages
+
+
+async def test_the_after_hours_promise_is_the_queues_own_next_opening(
+    settings: Path,
+) -> None:
+    events, messages = await escalate(tracker())
+    store = services.get_services().tickets
+    [ticket] = store.list()
+    assert ticket.queue == "billing-sl" and ticket.priority == "high"
+    # Business hours are open, but billing's own hours are not: after hours.
+    assert ticket.after_hours is True
+    opening = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    assert ticket.promised_reply_at == opening
+    billing = BusinessHours.from_section(
+        Section("routing.queues.billing.hours", BILLING_HOURS, settings,
+                settings.parent)
+    )
+    now = datetime.fromisoformat(NOW)
+    assert billing.next_opening(now) == opening
+    assert len(messages) == 1
+    assert messages[0]["response"] == "utter_ticket_created_after_hours"
+    assert messages[0]["ticket_ref"] == ticket.ref
+    assert messages[0]["next_opening"] == format_opening(opening.astimezone(
+        billing.timezone), "sl", now)
+    assert "danes ob 14:00" in messages[0]["next_opening"]
+    assert events == [{"event": "slot", "timestamp": None, "name": "ticket_ref",
+                       "value": ticket.ref}]
+    # The case intent and the articles the bot offered before the handoff.
+    assert ticket.tags == ("double_charge", "kb:double-charge", "kb:refund-times")
+
+
+async def test_asking_again_adds_to_the_open_ticket(settings: Path) -> None:
+    _, first = await escalate(tracker())
+    later = [
+        user("Še vedno nič?", 1772438600.0, "request_human", "tg-200"),
+    ]
+    _, second = await escalate(tracker(later))
+    store = services.get_services().tickets
+    [ticket] = store.list()
+    assert first[0]["ticket_ref"] == second[0]["ticket_ref"] == ticket.ref
+    texts = [t.text for t in ticket.transcript]
+    assert texts.count("Še vedno nič?") == 1
+    assert texts.count("To mi ni pomagalo") == 1  # nothing twice
+    # Running it again with nothing new adds nothing.
+    await escalate(tracker(later))
+    assert store.get(ticket.number) == store.list()[0]
+    assert len(store.get(ticket.number).transcript) == len(ticket.transcript)
+
+
+async def test_a_resolved_ticket_is_not_reused_and_makes_a_repeat_contact(
+    settings: Path,
+) -> None:
+    store = services.get_services().tickets
+    earlier = store.create(
+        TicketDraft("tg-5550123", "telegram", "tg-5550123", "sl", "asked_for_human",
+                    "general-sl", priority="normal"),
+        now=datetime(2026, 2, 27, 9, 0, tzinfo=UTC),
+    )
+    store.resolve(earlier.number, "ana", now=datetime(2026, 2, 27, 10, 0, tzinfo=UTC))
+    await escalate(tracker())
+    newest = store.list()[0]
+    assert newest.number != earlier.number
+    assert newest.priority == "urgent"  # high (double charge), raised by the repeat
+    assert "repeat_contact" in newest.tags
+
+
+async def test_an_old_ticket_is_no_repeat_contact(settings: Path) -> None:
+    store = services.get_services().tickets
+    old = store.create(
+        TicketDraft("other", "telegram", "tg-5550123", "sl", "asked_for_human",
+                    "general-sl"),
+        now=datetime(2026, 3, 2, 8, 0, tzinfo=UTC) - timedelta(days=8),
+    )
+    store.resolve(old.number, "ana")
+    await escalate(tracker())
+    assert store.list()[0].priority == "high"
+
+
+def test_the_shipped_settings_validate() -> None:
+    """services.check() parses routing: too, so a broken file fails at start-up."""
+    services.reset()
+    try:
+        services.get_services().check()
+    finally:
+        services.reset()
