@@ -188,6 +188,20 @@ def history_messages(
     return out
 
 
+def customer_channel(events: Iterable[Event]) -> str | None:
+    """The channel of the customer's latest own message.
+
+    Unlike Rasa's ``get_latest_input_channel`` this skips external triggers, whose
+    channel is whatever output channel the caller of Rasa's API named.
+    """
+    channel = None
+    for event in events:
+        external = (getattr(event, "metadata", None) or {}).get(IS_EXTERNAL)
+        if isinstance(event, UserUttered) and not external:
+            channel = event.input_channel
+    return channel
+
+
 def parse_since(raw: str | None) -> float | HTTPResponse | None:
     """The ``since`` query value: a finite unix timestamp, or None when absent."""
     if raw is None or raw == "":
@@ -329,7 +343,7 @@ class WebChatInput(InputChannel):
             # earlier turns.
             store = request.app.ctx.agent.tracker_store
             tracker = await store.retrieve_full_tracker(sender)
-            if tracker is None or tracker.get_latest_input_channel() != self.name():
+            if tracker is None or customer_channel(tracker.events) != self.name():
                 # Unknown and foreign conversations look the same: a fresh chat.
                 return response.json(
                     {"sender": sender, "messages": [], "language": None}

@@ -45,6 +45,7 @@ from connectors.webchat import (
     Inbound,
     WebChatInput,
     WebChatOutput,
+    customer_channel,
     history_messages,
     hours_status,
     parse_body,
@@ -299,6 +300,15 @@ def test_history_leaves_out_external_triggers_such_as_the_inboxs_csat_request() 
     assert [m["text"] for m in history_messages(events)] == [
         "hvala", "Kako zadovoljni ste?"
     ]
+
+
+def test_the_conversations_channel_is_where_the_customer_last_wrote_from() -> None:
+    events = [
+        UserUttered("hvala", input_channel="webchat", timestamp=1.0),
+        UserUttered.create_external("EXTERNAL_ask_csat", input_channel="collector"),
+    ]
+    assert customer_channel(events) == "webchat"
+    assert customer_channel([]) is None
 
 
 # ------------------------------------------------------------------- hours (pure)
