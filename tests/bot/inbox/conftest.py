@@ -31,7 +31,7 @@ from bot.tickets.store import SQLiteTicketStore
 
 TOKEN = "test-token-" + secrets.token_hex(4)
 PASSWORD = "correct horse battery"
-#: Ticket turns happened an hour ago; the stand-in stamps new messages with the real time.
+#: Ticket turns happened an hour ago; the stand-in stamps new messages with now.
 T0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
 
 
