@@ -107,6 +107,7 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
         return value.astimezone(ctx.timezone).strftime(fmt) if value else ""
 
     env.filters["local"] = local
+    env.filters["duration"] = _duration
 
     def render(template: str, status: int = 200, **values: Any) -> HTTPResponse:
         html = env.get_template(template).render(**values)
@@ -323,7 +324,9 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
             filters["after_hours"] = after_hours == "yes"
         if mine:
             filters["assignee"] = agent.name
-        found = await ctx.inbox._run(ctx.inbox.store.list, limit=LIST_FETCH, transcripts=False, **filters)
+        found = await ctx.inbox.blocking(
+            ctx.inbox.store.list, limit=LIST_FETCH, transcripts=False, **filters
+        )
         tickets = [t for t in found if agent.can_read(t.queue)][:LIST_SHOWN]
         return render(
             "list.html",
@@ -389,7 +392,7 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
         with_sync = await _try_sync(ctx, number)
         if with_sync:
             ticket = await ctx.inbox.ticket_for(agent, number)
-        events = await ctx.inbox._run(ctx.inbox.store.events, number)
+        events = await ctx.inbox.blocking(ctx.inbox.store.events, number)
         notes = [e for e in events if e.kind == "note"]
         return render(
             "ticket.html",
@@ -466,7 +469,7 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
             status = exc.status if isinstance(exc, InboxError) else 503
             reason = exc.reason if isinstance(exc, InboxError) else str(exc)
             ticket = await ctx.inbox.ticket_for(agent, number)
-            events = await ctx.inbox._run(ctx.inbox.store.events, number)
+            events = await ctx.inbox.blocking(ctx.inbox.store.events, number)
             return render(
                 "ticket.html",
                 status=status,
@@ -505,7 +508,9 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
     async def metrics(
         request: Request, session: auth.Session, agent: Agent
     ) -> HTTPResponse:
-        tickets = await ctx.inbox._run(ctx.inbox.store.list, limit=10_000)
+        tickets = await ctx.inbox.blocking(
+            ctx.inbox.store.list, limit=None, transcripts=False
+        )
         mine = [t for t in tickets if agent.can_read(t.queue)]
         table = ctx.metrics(mine) if ctx.metrics else None
         return render(
@@ -533,6 +538,18 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
             app_.add_task(poll(), name="inbox_sync")
 
     return app
+
+
+def _duration(seconds: float | None) -> str:
+    """``95`` -> ``"2 min"``, ``7200`` -> ``"2.0 h"``; None -> ``"–"``."""
+    if seconds is None:
+        return "–"
+    minutes = seconds / 60
+    if minutes < 60:
+        return f"{minutes:.0f} min"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f} h"
+    return f"{minutes / 1440:.1f} d"
 
 
 def _pattern(queue: str) -> bool:

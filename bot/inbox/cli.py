@@ -100,7 +100,7 @@ def build_from_settings(
         secret=session_secret(),
         clock=clock.now,
         translator=translator,
-        metrics=_metrics_function(),
+        metrics=metrics_function(),
         background_sync=background_sync,
     )
     if zone is not None:
@@ -115,12 +115,13 @@ def build_from_settings(
     return app, inbox_settings
 
 
-def _metrics_function() -> Any:
+def metrics_function() -> Any:
+    """bot.tickets.metrics.compute_report (the same numbers as ``bot report``)."""
     try:
         from bot.tickets import metrics  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         return None
-    return getattr(metrics, "inbox_metrics", None)
+    return getattr(metrics, "compute_report", None)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

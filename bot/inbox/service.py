@@ -84,7 +84,8 @@ class Inbox:
         self.translator: Translator = translator or NoTranslation()
         self._locks: dict[int, asyncio.Lock] = {}
 
-    async def _run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A blocking store call in the default executor (the loop keeps serving)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             None, functools.partial(func, *args, **kwargs)
@@ -95,7 +96,7 @@ class Inbox:
 
     async def ticket_for(self, agent: Agent, number: int) -> Ticket:
         """The ticket, if it exists (404) and the agent belongs to its queue (403)."""
-        ticket = await self._run(self.store.get, number)
+        ticket = await self.blocking(self.store.get, number)
         if ticket is None:
             raise InboxError(404, f"there is no ticket number {number}")
         if not agent.can_read(ticket.queue):
@@ -116,7 +117,7 @@ class Inbox:
         await self.conversations.pause(ticket.conversation_id)
         if ticket.assignee == agent.name and ticket.status == "open":
             return ticket
-        return await self._run(
+        return await self.blocking(
             self.store.assign, ticket.number, agent.name, now=self.clock()
         )
 
@@ -124,7 +125,9 @@ class Inbox:
         """An internal note: on the ticket, never shown to the customer."""
         text = _checked(text, MAX_NOTE_CHARS, "note")
         await self.ticket_for(agent, number)
-        await self._run(self.store.add_note, number, agent.name, text, now=self.clock())
+        await self.blocking(
+            self.store.add_note, number, agent.name, text, now=self.clock()
+        )
 
     async def reply(self, agent: Agent, number: int, text: str) -> Reply:
         """Send ``text``, translated when the agent does not speak the language."""
@@ -158,7 +161,7 @@ class Inbox:
                 translation=translation,
                 channel=ticket.channel,
             )
-            updated = await self._run(
+            updated = await self.blocking(
                 self.store.add_agent_reply, number, agent.name, turn, now=turn.at
             )
         return Reply(ticket=updated, sent=sent, translated=translation is not None)
@@ -173,14 +176,14 @@ class Inbox:
                 raise InboxError(409, f"{ticket.ref} is assigned to {ticket.assignee}")
             await self._sync(ticket)  # the last customer words belong to this ticket
             await self.conversations.resume_and_ask_csat(ticket.conversation_id)
-            return await self._run(
+            return await self.blocking(
                 self.store.resolve, number, agent.name, now=self.clock()
             )
 
     async def sync(self, number: int) -> list[Turn]:
         """Append the conversation's turns the ticket lacks; returns them."""
         async with self._lock(number):
-            ticket = await self._run(self.store.get, number)
+            ticket = await self.blocking(self.store.get, number)
             if ticket is None or ticket.status not in SYNCED_STATUSES:
                 return []
             return await self._sync(ticket)
@@ -189,7 +192,7 @@ class Inbox:
         events = await self.conversations.events(ticket.conversation_id)
         new = missing_turns(ticket.transcript, events)
         if new:
-            await self._run(self.store.append_turns, ticket.number, new)
+            await self.blocking(self.store.append_turns, ticket.number, new)
         return new
 
     async def sync_open(self, limit: int = 200) -> int:
@@ -198,8 +201,11 @@ class Inbox:
         One failing conversation (Rasa restarting) does not stop the others.
         """
         added = 0
-        tickets: Sequence[Ticket] = await self._run(
-            self.store.list, status=list(SYNCED_STATUSES), limit=limit, transcripts=False
+        tickets: Sequence[Ticket] = await self.blocking(
+            self.store.list,
+            status=list(SYNCED_STATUSES),
+            limit=limit,
+            transcripts=False,
         )
         for ticket in tickets:
             try:

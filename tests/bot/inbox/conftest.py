@@ -22,6 +22,7 @@ from sanic.response import HTTPResponse
 
 from bot.inbox.app import InboxApp, build_app
 from bot.inbox.auth import hash_password
+from bot.inbox.cli import metrics_function
 from bot.inbox.config import Agent, InboxSettings
 from bot.inbox.rasa_api import RasaClient
 from bot.inbox.service import Inbox
@@ -237,6 +238,7 @@ async def inbox(
         secret=secrets.token_bytes(32),
         clock=lambda: datetime.now(timezone.utc),
         background_sync=False,
+        metrics=metrics_function(),
     )
     url, server = await _serve(build_app(ctx, name=f"inbox_{secrets.token_hex(4)}"))
     yield RunningInbox(url, store, rasa, ctx)

@@ -336,6 +336,19 @@ async def test_the_rasa_token_never_reaches_the_browser(inbox: RunningInbox) -> 
     assert all(TOKEN not in p.text for p in pages)
 
 
+async def test_metrics_cover_only_the_agents_queues(inbox: RunningInbox) -> None:
+    rated = inbox.store.create(sl_draft("web-m1"))
+    inbox.store.set_csat(rated.number, 4)
+    other = inbox.store.create(sl_draft("web-m2", queue="billing-en", language="en"))
+    inbox.store.set_csat(other.number, 1)
+    async with inbox.client() as c:
+        await login(c, "maja")
+        page = (await c.get("/metrics")).text
+    assert "1 tickets in your queues." in page
+    assert "4.00 (1)" in page and "billing-en" not in page
+    assert "orders-sl" in page and "asked_for_human" in page
+
+
 async def test_a_ticket_reference_that_is_no_number_is_404(inbox: RunningInbox) -> None:
     async with inbox.client() as c:
         await login(c, "maja")
