@@ -7,6 +7,11 @@ remembers the ticket in the ``csat_ticket`` slot and asks the one question
 "pet", "4/5") is the ``csat_score`` intent, and ``action_store_csat`` stores the score
 on that ticket and thanks them. A score with no question before it is not a rating: the
 customer is asked to rephrase instead.
+
+``action_session_start`` keeps a held conversation quiet across sessions: Rasa starts
+a new session after ``session_expiration_time`` of silence, and a new session forgets
+that the conversation was paused. While the conversation's ticket is open and assigned,
+the new session starts paused again, so the bot never answers over the agent.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import unicodedata
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActionExecuted, ConversationPaused, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import off_loop
@@ -112,3 +117,37 @@ class ActionStoreCsat(Action):
             logger.info("csat: %s rated %d", ref, score)
         dispatcher.utter_message(response="utter_csat_thanks")
         return [SlotSet(CSAT_SLOT, None)]
+
+
+class ActionSessionStart(Action):
+    """Rasa's session start (slots carried over), paused while an agent holds it."""
+
+    def name(self) -> str:
+        return "action_session_start"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = [SessionStarted()]
+        carry = (domain.get("session_config") or {}).get(
+            "carry_over_slots_to_new_session", True
+        )
+        if carry:
+            events += [
+                SlotSet(name, value)
+                for name, value in tracker.current_slot_values().items()
+                if value is not None
+            ]
+        try:
+            held = await off_loop(
+                get_services().tickets.open_ticket_for, tracker.sender_id
+            )
+        except SupportBotError:
+            # Unknown is not "held": the customer is answered rather than ignored.
+            logger.exception("session start: could not read tickets of %s",
+                             tracker.sender_id)
+            held = None
+        if held is not None and held.assignee and held.status == "open":
+            events.append(ConversationPaused())
+        events.append(ActionExecuted("action_listen"))
+        return events

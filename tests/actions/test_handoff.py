@@ -11,7 +11,13 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.handoff import CSAT_SLOT, ActionAskCsat, ActionStoreCsat, parse_csat
+from actions.handoff import (
+    CSAT_SLOT,
+    ActionAskCsat,
+    ActionSessionStart,
+    ActionStoreCsat,
+    parse_csat,
+)
 from bot import services
 from bot.tickets.model import TicketDraft
 from bot.tickets.store import SQLiteTicketStore
@@ -130,3 +136,37 @@ async def test_a_number_nobody_asked_for_is_no_rating(store: SQLiteTicketStore) 
     assert await ActionStoreCsat().run(dispatcher, tracker("web-1", "5"), {}) == []
     assert [m["response"] for m in dispatcher.messages] == ["utter_rephrase"]
     assert store.get(unasked.number).csat is None  # type: ignore[union-attr]
+
+
+async def test_a_new_session_starts_paused_while_an_agent_holds_the_conversation(
+    store: SQLiteTicketStore,
+) -> None:
+    held = ticket(store, "web-held")
+    store.assign(held.number, "maja")
+    ticket(store, "web-free")
+    domain = {"session_config": {"carry_over_slots_to_new_session": True}}
+    for sender, paused in (("web-held", True), ("web-free", False), ("web-new", False)):
+        events = await ActionSessionStart().run(
+            CollectingDispatcher(), tracker(sender), domain
+        )
+        kinds = [e["event"] for e in events]
+        assert kinds[0] == "session_started" and kinds[-1] == "action"
+        assert ("pause" in kinds) is paused, sender
+        assert {
+            "event": "slot",
+            "timestamp": None,
+            "name": "language",
+            "value": "sl",
+        } in events
+
+
+async def test_a_resolved_ticket_does_not_pause_the_next_session(
+    store: SQLiteTicketStore,
+) -> None:
+    done = ticket(store, "web-done")
+    store.assign(done.number, "maja")
+    store.resolve(done.number, "maja")
+    events = await ActionSessionStart().run(
+        CollectingDispatcher(), tracker("web-done"), {}
+    )
+    assert "pause" not in [e["event"] for e in events]
