@@ -396,7 +396,8 @@ def _parse_queues(section: Section, raw: Any) -> tuple[Queue, ...]:
     queues_raw = _mapping(section, "queues", raw)
     if not queues_raw:
         raise section.error("queues", "lists no queue", "add at least 'general:'")
-    queues, owner = [], {}
+    queues: list[Queue] = []
+    owner: dict[str, str] = {}
     for name, spec in queues_raw.items():
         key = f"queues.{name}"
         if not isinstance(name, str) or not _QUEUE_NAME.match(name):
