@@ -25,6 +25,7 @@ from bot.errors import SupportBotError
 from bot.inbox import cli as inbox_cli
 from bot.settings import CONFIG_ENV
 from bot.tickets import cli as tickets_cli
+from bot.tickets import outbox_cli, report_cli
 
 
 def _add_run_parser(subparsers: Any) -> None:
@@ -45,6 +46,8 @@ def _run(args: argparse.Namespace) -> int:
 COMMAND_GROUPS: list[Callable[[Any], None]] = [
     _add_run_parser,
     tickets_cli.add_parser,
+    outbox_cli.add_parser,
+    report_cli.add_parser,
     editor_cli.add_parser,
     inbox_cli.add_parser,
 ]
