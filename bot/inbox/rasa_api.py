@@ -125,11 +125,14 @@ class RasaClient:
             conversation_id, [event], "deliver the reply", send=True
         )
 
-    async def resume_and_ask_csat(self, conversation_id: str) -> None:
-        """Give the conversation back to the bot, which asks the CSAT question."""
+    async def resume(self, conversation_id: str) -> None:
+        """Give the conversation back to the bot."""
         await self.append_events(
             conversation_id, [{"event": "resume"}], "resume the bot"
         )
+
+    async def ask_csat(self, conversation_id: str) -> None:
+        """The bot asks its one satisfaction question (rule -> action_ask_csat)."""
         await self._call(
             "POST",
             self._path(conversation_id, "trigger_intent"),

@@ -7,7 +7,7 @@ and writes the ticket second, so a failure leaves the customer in the safer stat
   told; the bot never keeps answering under an agent who believes it is silenced.
 * reply:   deliver through Rasa (recorded in the tracker, sent through the customer's
   channel), then append the agent turn. Replying to an unassigned ticket takes it.
-* resolve: resume the bot and ask for CSAT, then mark the ticket resolved. A customer
+* resolve: resume the bot, mark the ticket resolved, then ask for CSAT. A customer
   is never left with a paused bot and nobody listening.
 
 Store calls block, so they run in the default executor.
@@ -56,7 +56,8 @@ class Conversations(Protocol):
     async def send_agent_message(
         self, conversation_id: str, text: str, metadata: dict[str, Any]
     ) -> None: ...
-    async def resume_and_ask_csat(self, conversation_id: str) -> None: ...
+    async def resume(self, conversation_id: str) -> None: ...
+    async def ask_csat(self, conversation_id: str) -> None: ...
     async def events(self, conversation_id: str) -> list[dict[str, Any]]: ...
 
 
@@ -167,7 +168,7 @@ class Inbox:
         return Reply(ticket=updated, sent=sent, translated=translation is not None)
 
     async def resolve(self, agent: Agent, number: int) -> Ticket:
-        """Give the conversation back to the bot (which asks for CSAT), then resolve."""
+        """Give the conversation back to the bot, resolve, and ask for CSAT."""
         async with self._lock(number):
             ticket = await self.ticket_for(agent, number)
             if ticket.status == "resolved":
@@ -175,10 +176,19 @@ class Inbox:
             if ticket.assignee not in (None, agent.name):
                 raise InboxError(409, f"{ticket.ref} is assigned to {ticket.assignee}")
             await self._sync(ticket)  # the last customer words belong to this ticket
-            await self.conversations.resume_and_ask_csat(ticket.conversation_id)
-            return await self.blocking(
+            await self.conversations.resume(ticket.conversation_id)
+            resolved = await self.blocking(
                 self.store.resolve, number, agent.name, now=self.clock()
             )
+            # Resolved before the question: a new Rasa session started by the question
+            # must not find the ticket still held (action_session_start would pause it).
+            try:
+                await self.conversations.ask_csat(ticket.conversation_id)
+            except SupportBotError as exc:
+                logger.warning(
+                    "inbox: %s resolved without CSAT question: %s", ticket.ref, exc
+                )
+            return resolved
 
     async def sync(self, number: int) -> list[Turn]:
         """Append the conversation's turns the ticket lacks; returns them."""
