@@ -13,6 +13,7 @@ import contextlib
 import http.server
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -55,6 +56,9 @@ class BotConfig:
     action_python: Path = PROJECT_ROOT / ".venv" / "bin" / "python"
     serve_web: bool = True
     serve_inbox: bool = True
+    #: Long polling for Telegram during development (no public webhook URL needed):
+    #: runs ``python -m connectors.telegram poll`` beside the Rasa server.
+    telegram_polling: bool = False
     #: Token for Rasa's HTTP API (``--enable-api``): the inbox uses it to pause, resume and
     #: reply to conversations, the editors' reload to swap models. From
     #: $SUPPORTBOT_RASA_TOKEN, else a fresh random one per run; never a fixed default.
@@ -99,6 +103,14 @@ def _get(url: str, timeout: float = 2.0) -> int:
         return 0
 
 
+def _credential_vars(path: Path) -> list[str]:
+    """Names of the ``${VAR}`` environment variables a credentials file uses."""
+    try:
+        return re.findall(r"\$\{(\w+)\}", path.read_text(encoding="utf-8"))
+    except OSError:
+        return []
+
+
 def _tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -121,6 +133,19 @@ class _WebChatHandler(http.server.SimpleHTTPRequestHandler):
             self.wfile.write(body)
             return
         super().do_GET()
+
+    def end_headers(self) -> None:
+        # Revalidate on each load so an updated widget is never run from a stale cache;
+        # the CSP lets the page talk only to Rasa (it renders text with textContent, and
+        # this keeps an injected script from calling anywhere else).
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header(
+            "Content-Security-Policy",
+            f"default-src 'self'; connect-src 'self' {self.rasa_url}; "
+            "object-src 'none'; base-uri 'none'; form-action 'none'",
+        )
+        super().end_headers()
 
     def log_message(self, format: str, *args: object) -> None:  # quiet access log
         return
@@ -156,6 +181,10 @@ class Bot:
         if self.config.settings_file:
             env["SUPPORTBOT_CONFIG"] = str(self.config.settings_file)
         env.update(self.config.extra_env)
+        # Channel secrets in credentials.yml are ${VAR}s and Rasa refuses to start when one
+        # is unset; unset ones become "" and that channel disables itself (README Channels).
+        for name in _credential_vars(self.config.credentials_file):
+            env.setdefault(name, "")
         return env
 
     def _action_cmd(self) -> list[str]:
@@ -221,6 +250,13 @@ class Bot:
                 )
             self._wait_healthy("actions", f"{cfg.action_url}/health", timeout)
             self._wait_healthy("rasa", f"{cfg.rasa_url}/", timeout)
+            if cfg.telegram_polling:
+                self._spawn(
+                    "telegram-poll",
+                    [str(cfg.rasa_python), "-m", "connectors.telegram",
+                     "--credentials", str(cfg.credentials_file), "poll",
+                     "--rasa-url", cfg.rasa_url],
+                )
             if cfg.serve_inbox:
                 self._wait_healthy("inbox", f"{cfg.inbox_url}/health", timeout)
             if cfg.serve_web:
@@ -302,9 +338,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--inbox-port", type=int, default=int(os.environ.get("INBOX_PORT", 5080))
     )
+    parser.add_argument(
+        "--telegram-polling", action="store_true",
+        help="fetch Telegram updates with getUpdates instead of a public webhook (dev)",
+    )
     args = parser.parse_args(argv)
     bot = Bot(BotConfig(rasa_port=args.rasa_port, action_port=args.action_port,
-                        web_port=args.web_port, inbox_port=args.inbox_port))
+                        web_port=args.web_port, inbox_port=args.inbox_port,
+                        telegram_polling=args.telegram_polling))
     stopping = threading.Event()
 
     def _stop(signum: int, frame: object) -> None:
@@ -319,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     cfg = bot.config
+    api_file = _write_api_file(cfg)
     print(
         f"\nLumo support bot is running:\n"
         f"  web chat      {cfg.web_url}\n"
@@ -337,8 +379,22 @@ def main(argv: list[str] | None = None) -> int:
             code = 1
             break
     print("stopping ...", flush=True)
+    api_file.unlink(missing_ok=True)
     bot.stop()
     return code
+
+
+def _write_api_file(cfg: BotConfig) -> Path:
+    """var/rasa-api.json: where `python -m bot reload` finds this run's Rasa API.
+
+    Readable by this user only: it holds the per-run token of Rasa's HTTP API.
+    """
+    path = PROJECT_ROOT / "var" / "rasa-api.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"url": cfg.rasa_url, "token": cfg.rasa_token}, out)
+    return path
 
 
 if __name__ == "__main__":

@@ -364,6 +364,15 @@ def test_a_message_sent_from_outside_appears_without_a_reload(
     assert page.evaluate("window.__sameDocument") is True
 
 
+def test_the_page_may_only_talk_to_rasa(bot: Bot) -> None:
+    page = httpx.get(bot.config.web_url, timeout=10)
+    assert page.status_code == 200
+    csp = page.headers["content-security-policy"]
+    assert f"connect-src 'self' {bot.config.rasa_url};" in csp
+    assert "default-src 'self'" in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+
+
 def test_history_is_refused_for_a_guessable_sender(bot: Bot) -> None:
     resp = httpx.get(
         f"{bot.config.rasa_url}/webhooks/webchat/history",
