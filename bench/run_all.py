@@ -1,16 +1,115 @@
-"""Run every benchmark in turn; each writes its table to bench/results/<name>.md."""
+"""Run the benchmarks and collect their tables into bench/RESULTS.md (`make bench`).
+
+Each benchmark is its own script writing bench/results/<name>.md with the CPU count and
+date of its run; this runner starts them one after another (never in parallel: they time
+things) and then concatenates every table, fresh or from an earlier run, into
+bench/RESULTS.md.
+
+    .venv/bin/python bench/run_all.py                       # everything (about 1.5 h)
+    .venv/bin/python bench/run_all.py --only lid kb_recall  # a subset
+    .venv/bin/python bench/run_all.py --only banking77 --variants shipped e5-logreg
+    .venv/bin/python bench/run_all.py --collect             # only rebuild RESULTS.md
+"""
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-BENCHES = ["lid.py", "kb_recall.py", "latency.py", "train.py"]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-if __name__ == "__main__":
-    failed = [b for b in BENCHES if subprocess.run([sys.executable, str(HERE / b)]).returncode]
+from bench.common import RESULTS, ROOT, stamp
+
+HERE = ROOT / "bench"
+#: name → (script, result table), in the order RESULTS.md shows them.
+BENCHES = {
+    "lid": ("lid.py", "lid.md"),
+    "kb_recall": ("kb_recall.py", "kb_recall.md"),
+    "latency": ("latency.py", "latency.md"),
+    "train": ("train.py", "train.md"),
+    "banking77": ("banking77.py", "banking77.md"),
+}
+SUMMARY = HERE / "RESULTS.md"
+
+
+def collect(ran: dict[str, str]) -> str:
+    """RESULTS.md: every table under bench/results, each saying when it was measured."""
+    parts = [
+        "# Benchmark results",
+        "",
+        f"Collected by `make bench` (bench/run_all.py) on {stamp()}. Each table below "
+        "states the CPU count and date of its own run; this run: "
+        + (
+            ", ".join(f"{name} {status}" for name, status in ran.items())
+            or "none rerun"
+        )
+        + ".",
+        "",
+    ]
+    for name, (_, table) in BENCHES.items():
+        path = RESULTS / table
+        parts.append(f"## {name}")
+        parts.append("")
+        if path.is_file():
+            body = path.read_text(encoding="utf-8").strip()
+            # demote the table's own title under this section's heading
+            lines = [
+                ("##" + line) if line.startswith("# ") else line
+                for line in body.splitlines()
+            ]
+            parts += [*lines, ""]
+        else:
+            parts += [
+                f"Not measured yet: run `python bench/run_all.py --only {name}`.",
+                "",
+            ]
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(BENCHES),
+        metavar="NAME",
+        help=f"run only these ({', '.join(BENCHES)})",
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        metavar="NAME",
+        help="banking77 variants to run (default: all; see bench/banking77.py --list)",
+    )
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="run nothing, only rebuild bench/RESULTS.md",
+    )
+    args = parser.parse_args(argv)
+    ran: dict[str, str] = {}
+    if not args.collect:
+        for name in args.only or list(BENCHES):
+            script, _ = BENCHES[name]
+            cmd = [sys.executable, str(HERE / script)]
+            if name == "banking77" and args.variants:
+                cmd += ["--variants", *args.variants]
+            print(f"== {name} ({stamp()})", flush=True)
+            start = time.perf_counter()
+            code = subprocess.run(cmd, cwd=ROOT).returncode
+            took = time.perf_counter() - start
+            ran[name] = f"ok in {took:.0f} s" if code == 0 else f"FAILED (exit {code})"
+            print(f"== {name}: {ran[name]}", flush=True)
+    SUMMARY.write_text(collect(ran) + "\n", encoding="utf-8")
+    print(f"wrote {SUMMARY.relative_to(ROOT)}")
+    failed = [n for n, status in ran.items() if status.startswith("FAILED")]
     if failed:
         print("failed: " + ", ".join(failed), file=sys.stderr)
-    sys.exit(1 if failed else 0)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
