@@ -1,7 +1,8 @@
 """``supportbot tickets …``: read the ticket store from the command line.
 
-``tickets list [--status S] [--queue Q] [--language L] [--limit N] [--json]``
-``tickets show REF_OR_NUMBER [--json]``
+``tickets list [--status S] [--queue Q] [--language L] [--assignee A] [--priority P]
+[--after-hours | --in-hours] [--limit N] [--json]``
+``tickets show REF_OR_NUMBER [--json]`` (the ticket, its transcript and its history)
 
 Times are shown in the business timezone (``business_hours.timezone``), else UTC.
 """
@@ -17,7 +18,14 @@ from typing import Any
 
 from bot.hours import parse_timezone
 from bot.settings import Settings, load_settings
-from bot.tickets.model import STATUSES, Ticket, Turn, parse_ref
+from bot.tickets.model import (
+    PRIORITIES,
+    STATUSES,
+    Ticket,
+    TicketEvent,
+    Turn,
+    parse_ref,
+)
 from bot.tickets.store import DEFAULT_LIST_LIMIT, TicketStore, open_configured_store
 
 LIST_COLUMNS = (
@@ -39,6 +47,13 @@ def add_parser(subparsers: Any) -> None:
     ls.add_argument("--status", choices=STATUSES, help="only tickets with this status")
     ls.add_argument("--queue", help="only this queue, e.g. billing-sl")
     ls.add_argument("--language", help="only this customer language, e.g. sl")
+    ls.add_argument("--assignee", help="only tickets of this agent")
+    ls.add_argument("--priority", choices=PRIORITIES, help="only this priority")
+    hours = ls.add_mutually_exclusive_group()
+    hours.add_argument("--after-hours", dest="after_hours", action="store_true",
+                       default=None, help="only tickets opened after hours")
+    hours.add_argument("--in-hours", dest="after_hours", action="store_false",
+                       help="only tickets opened in business hours")
     ls.add_argument(
         "--limit", type=_positive_int, default=DEFAULT_LIST_LIMIT,
         help=f"at most this many (default {DEFAULT_LIST_LIMIT})",
@@ -79,7 +94,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     try:
         tickets = store.list(
             status=args.status, queue=args.queue, language=args.language,
-            limit=args.limit,
+            limit=args.limit, assignee=args.assignee, priority=args.priority,
+            after_hours=args.after_hours,
         )
     finally:
         store.close()
@@ -114,20 +130,25 @@ def cmd_show(args: argparse.Namespace) -> int:
     store, zone, _ = _open(args)
     try:
         ticket = store.get(number)
+        history = store.events(number) if ticket is not None else []
     finally:
         store.close()
     if ticket is None:
         print(f"supportbot: no ticket {args.ref}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(ticket.to_json(), ensure_ascii=False, indent=2))
+        data = ticket.to_json()
+        data["events"] = [e.to_json() for e in history]
+        print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
-    sys.stdout.write(format_ticket(ticket, zone))
+    sys.stdout.write(format_ticket(ticket, zone, history))
     return 0
 
 
-def format_ticket(ticket: Ticket, zone: tzinfo) -> str:
-    """The ticket header and every transcript turn, for a terminal."""
+def format_ticket(
+    ticket: Ticket, zone: tzinfo, history: Sequence[TicketEvent] = ()
+) -> str:
+    """The ticket header, every transcript turn and the history, for a terminal."""
     promised = (
         f"yes, reply promised by {_time(ticket.promised_reply_at, zone)}"
         if ticket.after_hours and ticket.promised_reply_at
@@ -145,6 +166,10 @@ def format_ticket(ticket: Ticket, zone: tzinfo) -> str:
         ("after hours", promised),
         ("created", f"{_time(ticket.created_at, zone)} ({_zone_name(zone)})"),
         ("updated", _time(ticket.updated_at, zone)),
+        ("assignee", ticket.assignee or "-"),
+        ("1st reply", _time(ticket.first_response_at, zone) or "-"),
+        ("resolved", _time(ticket.resolved_at, zone) or "-"),
+        ("csat", f"{ticket.csat}/5" if ticket.csat is not None else "-"),
         ("tags", ", ".join(ticket.tags) or "-"),
         ("summary", ticket.summary or "-"),
     ]
@@ -154,7 +179,20 @@ def format_ticket(ticket: Ticket, zone: tzinfo) -> str:
     lines.append("")
     lines.append(f"Transcript ({len(ticket.transcript)} turns)")
     lines += [_format_turn(turn, zone) for turn in ticket.transcript]
+    if history:
+        lines.append("")
+        lines.append(f"History ({len(history)} events)")
+        lines += [_format_event(event, zone) for event in history]
     return "\n".join(lines) + "\n"
+
+
+def _format_event(event: TicketEvent, zone: tzinfo) -> str:
+    details = ", ".join(
+        f"{k}={' '.join(str(v).split())[:60]}" for k, v in sorted(event.data.items())
+        if v not in (None, "")
+    )
+    when = _time(event.at, zone, "%Y-%m-%d %H:%M:%S")
+    return f"  {when}  {event.kind:<16} {event.actor:<10} {details}".rstrip()
 
 
 def _format_turn(turn: Turn, zone: tzinfo) -> str:

@@ -258,3 +258,34 @@ def test_main_is_the_console_script_entry_point() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
     assert project["project"]["scripts"]["supportbot"] == "bot.cli:main"
     assert main(["tickets", "show", "not-a-ref"]) == 2
+
+
+def test_show_has_the_handoff_state_and_history(seeded: dict[str, Any]) -> None:
+    store = SQLiteTicketStore(database(Path(seeded["config"])))
+    store.assign(1, "ana", now=T0 + timedelta(minutes=30))
+    store.add_agent_reply(1, "ana", Turn(T0 + timedelta(minutes=35), "agent", "Hi"),
+                          now=T0 + timedelta(minutes=35))
+    store.add_note(1, "ana", "refund approved", now=T0 + timedelta(minutes=36))
+    store.resolve(1, "ana", now=T0 + timedelta(minutes=40))
+    store.set_csat(1, 4, now=T0 + timedelta(minutes=41))
+    store.close()
+    out = run_cli("--config", seeded["config"], "tickets", "show", "1").stdout
+    for expected in [
+        "assignee:     ana", "1st reply:    2026-03-02 09:35",
+        "resolved:     2026-03-02 09:40", "csat:         4/5", "History (6 events)",
+        "2026-03-02 09:30:00  assigned         ana        "
+        "assignee=ana, from=new, to=open",
+        "2026-03-02 09:36:00  note             ana        text=refund approved",
+        "2026-03-02 09:41:00  csat             customer   score=4",
+    ]:
+        assert expected in out, (expected, out)
+    data = json.loads(run_cli("--config", seeded["config"], "tickets", "show", "1",
+                              "--json").stdout)
+    assert [e["kind"] for e in data["events"]] == [
+        "created", "assigned", "agent_reply", "note", "resolved", "csat"]
+    mine = run_cli("--config", seeded["config"], "tickets", "list", "--assignee", "ana",
+                   "--json").stdout.splitlines()
+    assert [json.loads(line)["ref"] for line in mine] == ["LU-000001"]
+    late = run_cli("--config", seeded["config"], "tickets", "list", "--after-hours",
+                   "--json").stdout.splitlines()
+    assert [json.loads(line)["ref"] for line in late] == ["LU-000002"]
