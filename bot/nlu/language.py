@@ -38,6 +38,7 @@ import hashlib
 import inspect
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,6 +81,11 @@ HINT_KEYS = "hint_keys"
 SECOND_OPINION = "second_opinion"
 
 _KEYS = (SUPPORTED, ALSO_DETECT, DEFAULT, HINT_KEYS, SECOND_OPINION)
+#: Rasa's intent payloads ("/affirm", '/choose_article{"article_id": "x"}'), sent by
+#: buttons and by channels (Telegram's /start, a photo's /unsupported_content). They
+#: are in no language ("/unsupported_content" reads as English), so only the channel's
+#: hint counts: a first message answers in the customer's locale, later ones keep it.
+INTENT_PAYLOAD = re.compile(r"^/[^\s{@/]+(@[0-9.]+)?(\{.*\})?$", re.S)
 _COMPONENT = "LanguageDetector"
 
 
@@ -267,6 +273,8 @@ class LanguageDetector(GraphComponent):
         text = message.get(TEXT)
         if not isinstance(text, str):
             return None
+        if INTENT_PAYLOAD.match(text.strip()):
+            text = ""
         detection = self.detector.detect(text, hint=self._hint(message))
         message.set(LANGUAGE, detection.to_dict(), add_to_output=True)
         return detection

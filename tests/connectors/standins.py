@@ -15,6 +15,7 @@ recorded (``attempts``) and the ones answered with success separately (``deliver
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -63,7 +64,9 @@ class StandIn:
                 for key, value in headers.items():
                     self.send_header(key, value)
                 self.end_headers()
-                self.wfile.write(data)
+                # the client may have given up (a long poll cut short at shutdown)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(data)
 
             do_GET = do_POST
 

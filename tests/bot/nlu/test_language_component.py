@@ -120,6 +120,36 @@ def test_hint_does_not_override_clear_text(component: LanguageDetector) -> None:
     assert message.get(LANGUAGE)["language"] == "en"
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "/unsupported_content",
+        "/greet",
+        "/affirm",
+        '/choose_article{"article_id": "returns"}',
+    ],
+)
+def test_intent_payloads_have_no_language_of_their_own_only_the_hint(
+    component: LanguageDetector, payload: str
+) -> None:
+    # "/unsupported_content" alone reads as English (0.57): a first message would
+    # then be answered in English whatever the customer's Telegram language.
+    bare = _message(payload)
+    hinted = _message(payload, {"language_hint": "ar"})
+    component.process([bare, hinted])
+    assert bare.get(LANGUAGE)["language"] is None
+    assert hinted.get(LANGUAGE)["language"] == "ar"
+    assert hinted.get(LANGUAGE)["method"] == "hint"
+
+
+def test_text_that_only_starts_with_a_slash_is_still_detected(
+    component: LanguageDetector,
+) -> None:
+    message = _message("/help kje je moje naročilo", {"language_hint": "en"})
+    component.process([message])
+    assert message.get(LANGUAGE)["language"] == "sl"
+
+
 def test_hint_keys_are_configurable(tmp_path: Path) -> None:
     custom = create_component({**EXPLICIT, "hint_keys": ["tg_lang"]}, tmp_path)
     message = _message("ok", {"tg_lang": "sl", "locale": "de-DE"})
