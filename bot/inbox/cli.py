@@ -86,12 +86,14 @@ def build_from_settings(
     from bot.inbox.app import InboxApp, build_app
     from bot.inbox.service import Inbox
     from bot.inbox.translation import load_translator
-    from bot.tickets.store import open_store
+    from bot.tickets.outbox import OutboxConfig, start_in_thread
+    from bot.tickets.store import open_configured_store
 
     inbox_settings = InboxSettings.from_settings(settings)
     hours = settings.section("business_hours", required=False)
     zone = parse_timezone(hours) if "timezone" in hours.data else None
-    store = open_store(settings.section("tickets"))
+    # Agents' changes queue helpdesk documents in the same transaction (outbox:).
+    store = open_configured_store(settings)
     rasa = RasaClient(rasa_url, rasa_token)
     translator = load_translator()
     ctx = InboxApp(
@@ -107,8 +109,18 @@ def build_from_settings(
         ctx.timezone = zone
     app = build_app(ctx)
 
+    # The inbox process also delivers the outbox, on its own connection, so a slow
+    # helpdesk never holds up an agent's page.
+    outbox = OutboxConfig.from_settings(settings)
+    stop_outbox = None
+    if outbox is not None and background_sync:
+        outbox_store = open_configured_store(settings)
+        _, stop_outbox = start_in_thread(outbox_store, outbox)
+
     @app.after_server_stop
     async def close(*_: Any) -> None:
+        if stop_outbox is not None:
+            stop_outbox.set()
         await rasa.aclose()
         store.close()
 
@@ -117,11 +129,9 @@ def build_from_settings(
 
 def metrics_function() -> Any:
     """bot.tickets.metrics.compute_report (the same numbers as ``bot report``)."""
-    try:
-        from bot.tickets import metrics  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    return getattr(metrics, "compute_report", None)
+    from bot.tickets.metrics import compute_report
+
+    return compute_report
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
