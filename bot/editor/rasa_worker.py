@@ -41,7 +41,6 @@ def _component(node: str) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     import yaml
-    from rasa.engine.caching import FingerprintStatus  # noqa: F401 - documents the type
     from rasa.model_training import train
 
     policies = {

@@ -44,11 +44,15 @@ class Server:
 
 @dataclass(frozen=True)
 class ReloadResult:
+    """What Rasa served before and after (``model_file`` is the file's name only)."""
+
     loaded: bool
     serving: str | None
     previous: str | None
     seconds: float
     reason: str = ""
+    serving_id: str | None = None
+    previous_id: str | None = None
 
 
 def find_server(
@@ -116,6 +120,7 @@ def reload_model(
     with httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0)) as client:
         before = status(client, server)
         previous = before.get("model_file") if before else None
+        previous_id = before.get("model_id") if before else None
         say(
             f"serving now: {_name(previous)}; loading {display_path(model)} "
             "(the old model keeps answering meanwhile) ..."
@@ -142,13 +147,15 @@ def reload_model(
         seconds = time.monotonic() - start
         after = status(client, server)
     serving = after.get("model_file") if after else None
+    serving_id = after.get("model_id") if after else None
+    ids = {"serving_id": serving_id, "previous_id": previous_id}
     if resp is not None and resp.status_code in (200, 204):
-        if serving and Path(serving).resolve() == model:
-            return ReloadResult(True, serving, previous, seconds)
+        if serving == model.name:
+            return ReloadResult(True, serving, previous, seconds, **ids)
         failure = f"Rasa accepted the model but serves {_name(serving)}"
     elif resp is not None:
         failure = _rasa_reason(resp)
-    return ReloadResult(False, serving, previous, seconds, failure)
+    return ReloadResult(False, serving, previous, seconds, failure, **ids)
 
 
 def _rasa_reason(resp: httpx.Response) -> str:
@@ -160,7 +167,7 @@ def _rasa_reason(resp: httpx.Response) -> str:
 
 
 def _name(model_file: str | None) -> str:
-    return display_path(model_file) if model_file else "no model"
+    return model_file or "no model"
 
 
 def describe(result: ReloadResult) -> tuple[str, int]:
@@ -171,7 +178,7 @@ def describe(result: ReloadResult) -> tuple[str, int]:
             f"(was {_name(result.previous)}); conversations continue",
             0,
         )
-    if result.serving and result.serving == result.previous:
+    if result.serving_id and result.serving_id == result.previous_id:
         return (
             f"rolled back: the new model failed to load ({result.reason}); still "
             f"serving {_name(result.serving)}",

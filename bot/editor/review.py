@@ -73,7 +73,7 @@ class Group:
     @property
     def text(self) -> str:
         """The most frequent spelling."""
-        return max(self.texts.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        return max(self.texts.items(), key=lambda kv: kv[1])[0]  # ties: first seen
 
     @property
     def language(self) -> str | None:
