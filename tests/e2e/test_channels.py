@@ -474,3 +474,34 @@ def test_whatsapp_bad_signature_is_refused_and_not_answered(channels: Channels) 
     assert resp.status_code == 403
     time.sleep(1.0)
     assert channels.graph.bodies(wa_id) == []
+
+
+@pytest.mark.parametrize(
+    ("sender", "first"),
+    [("telegram:7006", "telegram"), ("whatsapp:38640000005", "whatsapp")],
+)
+def test_messages_rasa_sends_on_its_own_reach_the_customers_channel(
+    channels: Channels, domain_texts: dict[str, dict[str, str]], sender: str, first: str
+) -> None:
+    # What the agent inbox does for a reply: Rasa's HTTP API with output_channel=latest.
+    chat = sender.split(":", 1)[1]
+    if first == "telegram":
+        channels.telegram_post(tg_message(700_600, int(chat), "Dober dan", "sl"))
+        settle(lambda: channels.telegram.sent_texts(int(chat)))
+    else:
+        channels.whatsapp_post(
+            wa_notification(wa_text(chat, "wamid.E2E8", "Dober dan"))
+        )
+        settle(lambda: channels.graph.bodies(chat))
+    resp = httpx.post(
+        f"{channels.bot.config.rasa_url}/conversations/{sender}/trigger_intent",
+        params={"output_channel": "latest", "token": channels.bot.config.rasa_token},
+        json={"name": "goodbye"},
+        timeout=30,
+    )
+    assert resp.status_code == 200, resp.text
+    goodbye = domain_texts["utter_goodbye"]["sl"]
+    if first == "telegram":
+        settle(lambda: goodbye in channels.telegram.sent_texts(int(chat)))
+    else:
+        settle(lambda: goodbye in wa_texts(channels.graph, chat))
