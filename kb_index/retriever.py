@@ -13,6 +13,7 @@ same texts adds exact-word evidence. Scores stay on a 0..1 scale so that the thr
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,9 @@ from bot.settings import Settings
 from kb_index.articles import Article, content_hash, load_articles
 from kb_index.embedder import Embedder
 from kb_index.lexical import BM25
-from kb_index.store import Row, VectorIndex
+from kb_index.store import MANIFEST, Row, VectorIndex
+
+logger = logging.getLogger(__name__)
 
 #: BM25 score at which the lexical signal counts half; BM25 is unbounded, this maps it
 #: onto 0..1 without depending on the other documents' scores.
@@ -176,27 +179,84 @@ class KnowledgeBase:
         self._index: VectorIndex | None = None
         self._bm25: BM25 | None = None
         self._rows: list[Row] = []
+        self._stamp: tuple[int, int] = (0, 0)
+        self._failed_stamp: tuple[int, int] | None = None
+        self._reload_lock = threading.Lock()
 
     def warm_up(self) -> None:
         """Load everything, verifying the index against the articles and the model."""
         with self._lock:
             if self._ready:
                 return
-            articles = load_articles(self.settings.articles, self.settings.languages)
-            self._embedder.warm_up()
-            index = VectorIndex.load(
-                self.settings.index_dir,
-                model_id=self._embedder.model_id,
-                data_hash=content_hash(articles),
-            )
-            rows, texts = row_texts(articles)
-            if rows != index.manifest.rows:
-                raise ValueError("index rows differ from the articles' rows")  # pragma: no cover
-            self._articles = {a.id: a for a in articles}
-            self._rows = rows
-            self._bm25 = BM25(texts)
-            self._index = index
+            self._install(*self._load())
             self._ready = True
+
+    def _load(self) -> tuple[list[Article], VectorIndex, list[Row], BM25, tuple[int, int]]:
+        stamp = self._manifest_stamp()
+        articles = load_articles(self.settings.articles, self.settings.languages)
+        self._embedder.warm_up()
+        index = VectorIndex.load(
+            self.settings.index_dir,
+            model_id=self._embedder.model_id,
+            data_hash=content_hash(articles),
+        )
+        rows, texts = row_texts(articles)
+        if rows != index.manifest.rows:
+            raise ValueError("index rows differ from the articles' rows")  # pragma: no cover
+        return articles, index, rows, BM25(texts), stamp
+
+    def _install(
+        self, articles: list[Article], index: VectorIndex, rows: list[Row], bm25: BM25,
+        stamp: tuple[int, int],
+    ) -> None:
+        self._articles = {a.id: a for a in articles}
+        self._rows = rows
+        self._bm25 = bm25
+        self._index = index
+        self._stamp = stamp
+
+    def _manifest_stamp(self) -> tuple[int, int]:
+        try:
+            st = (self.settings.index_dir / MANIFEST).stat()
+        except OSError:
+            return (0, 0)
+        return (st.st_mtime_ns, st.st_size)
+
+    def refresh(self) -> bool:
+        """Swap to a newly built index if its manifest changed; True if swapped.
+
+        One ``stat`` per call, so :meth:`search` runs it on every question: ``bot train``
+        rebuilds the index (manifest written last) and the running action server picks
+        it up without a restart. A new index that fails to load (articles edited again
+        since the build, a different model) is logged once and the old one keeps
+        answering.
+        """
+        if not self._ready:
+            self.warm_up()
+            return False
+        stamp = self._manifest_stamp()
+        if stamp in (self._stamp, self._failed_stamp):
+            return False
+        # Load outside the search lock (questions keep being answered by the old index);
+        # one thread loads, the others carry on meanwhile.
+        if not self._reload_lock.acquire(blocking=False):
+            return False
+        try:
+            if stamp in (self._stamp, self._failed_stamp):
+                return False
+            try:
+                loaded = self._load()
+            except Exception as exc:  # noqa: BLE001 - keep serving the old index
+                self._failed_stamp = stamp
+                logger.warning("new knowledge-base index not loaded, keeping the old "
+                               "one: %s", exc)
+                return False
+            with self._lock:
+                self._install(*loaded)
+            logger.info("knowledge-base index reloaded: %d vectors", len(loaded[2]))
+            return True
+        finally:
+            self._reload_lock.release()
 
     @property
     def articles(self) -> dict[str, Article]:
@@ -210,25 +270,27 @@ class KnowledgeBase:
         """The ``top_k`` best articles for ``text``, best first (empty for empty text)."""
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
-        self.warm_up()
-        assert self._index is not None and self._bm25 is not None
+        self.refresh()
+        with self._lock:  # one consistent index, rows and articles, even mid-swap
+            index, bm25, rows, articles = self._index, self._bm25, self._rows, self._articles
+        assert index is not None and bm25 is not None
         text = (text or "").strip()[:2000]
         if not text:
             return []
         query = self._embedder.embed_queries([text])[0]
         dense: dict[str, float] = {}
-        for row_no, cosine in self._index.search(query, CANDIDATE_ROWS):
-            aid = self._rows[row_no].article_id
+        for row_no, cosine in index.search(query, CANDIDATE_ROWS):
+            aid = rows[row_no].article_id
             dense[aid] = max(dense.get(aid, -1.0), cosine)
         lexical: dict[str, float] = {}
-        for row_no, bm in enumerate(self._bm25.scores(text)):
+        for row_no, bm in enumerate(bm25.scores(text)):
             if bm > 0:
-                aid = self._rows[row_no].article_id
+                aid = rows[row_no].article_id
                 lexical[aid] = max(lexical.get(aid, 0.0), bm)
         w = self.settings.lexical_weight
         hits = []
         for aid in set(dense) | set(lexical):
-            article = self._articles[aid]
+            article = articles[aid]
             d = max(dense.get(aid, 0.0), 0.0)
             bm = lexical.get(aid, 0.0)
             lex = bm / (bm + BM25_HALF)
