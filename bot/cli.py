@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot import __version__
+from bot import __version__, models_cli
 from bot.editor import cli as editor_cli
 from bot.errors import SupportBotError
 from bot.inbox import cli as inbox_cli
@@ -50,6 +50,7 @@ COMMAND_GROUPS: list[Callable[[Any], None]] = [
     report_cli.add_parser,
     editor_cli.add_parser,
     inbox_cli.add_parser,
+    models_cli.add_parser,
 ]
 
 EXIT_OK = 0
