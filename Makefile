@@ -32,7 +32,7 @@ TRAIN_INPUTS := config.yml domain.yml $(shell find data/nlu data/rules data/stor
 help:
 	@echo "make run     set up (first time), train and index when data changed, start the bot"
 	@echo "make test    set up, then run the whole test suite (what CI runs)"
-	@echo "make bench   benchmarks (language ID, KB recall, latency, memory); see bench/README.md"
+	@echo "make bench   benchmarks (BANKING77, latency, language ID, KB recall, training) -> bench/RESULTS.md"
 	@echo "make lint    ruff + mypy"
 
 # ---------------------------------------------------------------- environments
@@ -94,15 +94,16 @@ test: setup kb train $(CHROMIUM)
 	$(MAKE) --no-print-directory test-rasa-env test-actions-env
 
 # NLU components and channels run inside the Rasa server: their tests run in its environment.
-RASA_ENV_TESTS := tests/bot/nlu tests/connectors
+RASA_ENV_TESTS := tests/bot/nlu tests/connectors tests/bot/test_nlg.py
 test-rasa-env:
 	.venv-rasa/bin/python -m pytest -p no:cacheprovider $(RASA_ENV_TESTS)
 
 test-actions-env:
 	$(ACT) -m pytest -p no:cacheprovider $(addprefix --ignore=,$(RASA_ENV_TESTS)) tests
 
+# A subset: make bench BENCH="--only banking77 --variants shipped e5-logreg"
 bench: setup kb train
-	$(ACT) bench/run_all.py
+	$(ACT) bench/run_all.py $(BENCH)
 
 lint: setup
 	$(ACT) -m ruff check bot kb_index actions connectors tests bench

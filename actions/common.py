@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -11,7 +12,24 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.services import get_services
+from bot.tickets.model import Turn
+from bot.tickets.transcript import translate_for_agents
+from bot.translate import (
+    AGENTS,
+    LANGUAGE_FALLBACK,
+    MACHINE_TRANSLATED,
+    OUTBOUND,
+    TranslationSettings,
+    Translator,
+    flag_in_bot_events,
+    language_fallback_needed,
+    notice_for,
+    servable,
+    translator_for,
+)
 from kb_index.articles import Article
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -21,6 +39,31 @@ def reply_language(tracker: Tracker) -> str:
     langs = get_services().languages
     lang = tracker.get_slot("language")
     return lang if lang in langs.supported else langs.default
+
+
+def customer_language(tracker: Tracker) -> str:
+    """The conversation's language; may be one served through translation ("de")."""
+    lang = tracker.get_slot("language")
+    return lang if isinstance(lang, str) and lang else get_services().languages.default
+
+
+def get_translator() -> Translator:
+    """This process's translator over the installed packages (shared, lazily loaded)."""
+    return translator_for(TranslationSettings.from_settings(get_services().settings))
+
+
+def language_apology_due(tracker: Tracker) -> bool:
+    """Whether the customer still has to hear that we answer in the default language."""
+    langs = get_services().languages
+    detected = tracker.get_slot("detected_language")
+    return language_fallback_needed(
+        tracker.get_slot("language") or langs.default,
+        detected if isinstance(detected, str) else None,
+        native=langs.supported,
+        default=langs.default,
+        can_serve=servable(detected, langs.supported, get_translator()),
+        already_said=flag_in_bot_events(tracker.events, LANGUAGE_FALLBACK),
+    )
 
 
 def latest_intent(tracker: Tracker) -> tuple[str | None, float | None]:
@@ -45,4 +88,75 @@ def send_article(
     """Answer with one article; its id travels in the bot event's metadata for the ticket."""
     dispatcher.utter_message(
         text=article_text(article, language, fallback_language), kb_articles=[article.id]
+    )
+
+
+async def send_article_to_customer(
+    dispatcher: CollectingDispatcher, tracker: Tracker, article: Article
+) -> None:
+    """An article in the customer's language: written, machine-translated or apologised.
+
+    Editors' text in the customer's language wins. Otherwise the default language's
+    text is machine-translated when a path is installed (marked ``machine_translated``,
+    the source text kept under ``translation`` for the ticket, the notice on the first
+    translated message). Otherwise the default language, after the one-time apology.
+    """
+    services = get_services()
+    default = services.languages.default
+    language = reply_language(tracker)
+    customer = customer_language(tracker)
+    if customer == language or customer in article.body:
+        if language_apology_due(tracker):
+            dispatcher.utter_message(response="utter_language_fallback")
+        shown = customer if customer in article.body else language
+        send_article(dispatcher, article, shown, default)
+        return
+    translator = get_translator()
+    source = default if default in article.body else next(iter(article.body))
+    text = article_text(article, source, default)
+    if translator.can_translate(source, customer, OUTBOUND):
+        try:
+            result = await off_loop(translator.translate, text, source, customer)
+        except Exception:  # a broken model: the apology and the original below
+            logger.exception("translating %s into %s failed", article.id, customer)
+        else:
+            if result.complete:
+                notice = notice_for(
+                    translator.settings, customer,
+                    flag_in_bot_events(tracker.events, MACHINE_TRANSLATED),
+                )
+                dispatcher.utter_message(
+                    text=f"{result.text}\n\n{notice}" if notice else result.text,
+                    kb_articles=[article.id],
+                    language=customer,
+                    machine_translated=True,
+                    translation={**result.to_dict(), "text": text, "language": source},
+                )
+                return
+            logger.warning("article %s: translation lost %s", article.id, result.lost)
+    if not flag_in_bot_events(tracker.events, LANGUAGE_FALLBACK):
+        dispatcher.utter_message(response="utter_language_fallback")
+    send_article(dispatcher, article, language, default)
+
+
+async def transcript_for_agents(turns: list[Turn], queue: str) -> list[Turn]:
+    """Customer turns translated into the language of ``queue`` ("orders-en" → en)."""
+    translator = get_translator()
+    if not translator.settings.allows(AGENTS):
+        return turns
+    agent_language = queue.rsplit("-", 1)[-1]
+
+    def _translate(text: str, source: str, target: str) -> str | None:
+        if not translator.can_translate(source, target):
+            return None
+        try:
+            result = translator.translate(text, source, target)
+        except Exception:
+            logger.exception("turn translation %s→%s for agents failed", source, target)
+            return None
+        return result.text if result.complete else None
+
+    return await off_loop(
+        translate_for_agents, turns, agent_language, _translate,
+        pivot=translator.settings.pivot,
     )

@@ -21,7 +21,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import off_loop, reply_language
+from actions.common import off_loop, reply_language, transcript_for_agents
 from bot import clock
 from bot.errors import SupportBotError
 from bot.hours import format_opening
@@ -94,6 +94,7 @@ class ActionEscalate(Action):
             ticket = await off_loop(store.open_ticket_for, tracker.sender_id)
             if ticket is not None:
                 new = turns_after(ticket.transcript, turns)
+                new = await transcript_for_agents(new, ticket.queue)
                 if new:
                     await off_loop(store.append_turns, ticket.number, new)
             else:
@@ -127,7 +128,7 @@ class ActionEscalate(Action):
                     promised_reply_at=status.next_opening if after_hours else None,
                     tags=tuple(route.tags),
                     summary=summarise(turns, [i for i in intents if i]),
-                    transcript=turns,
+                    transcript=await transcript_for_agents(turns, route.queue),
                     dedupe_key=dedupe_key(tracker),
                 )
                 ticket = await off_loop(store.create, draft)

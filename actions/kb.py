@@ -15,7 +15,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import latest_intent, off_loop, reply_language, send_article
+from actions.common import (
+    latest_intent,
+    off_loop,
+    reply_language,
+    send_article_to_customer,
+)
 from bot.errors import SupportBotError
 from bot.services import get_services
 from kb_index.retriever import Hit, Outcome, decide
@@ -53,6 +58,8 @@ async def answer_from_kb(
     kb_settings = services.kb_settings
     language = reply_language(tracker)
     default = services.languages.default
+    # The text NLU understood: the pivot translation when the customer's language has
+    # no native data (bot.nlu.translation), else what the customer wrote.
     text = (tracker.latest_message or {}).get("text") or ""
     intent, _ = latest_intent(tracker)
     hits = await off_loop(services.kb.search, text, intent=intent, top_k=3)
@@ -62,7 +69,7 @@ async def answer_from_kb(
         [(h.article.id, round(h.score, 3)) for h in hits],
     )
     if outcome is Outcome.ANSWER:
-        send_article(dispatcher, hits[0].article, language, default)
+        await send_article_to_customer(dispatcher, tracker, hits[0].article)
         return outcome, [SlotSet("kb_articles", [hits[0].article.id])]
     if min_outcome is Outcome.ANSWER:
         return outcome, []
@@ -91,9 +98,7 @@ class ActionAnswerFromKB(Action):
             if intent == "choose_article" and chosen:
                 article = await off_loop(services.kb.get, str(chosen))
                 if article is not None:
-                    send_article(
-                        dispatcher, article, reply_language(tracker), services.languages.default
-                    )
+                    await send_article_to_customer(dispatcher, tracker, article)
                     return [SlotSet("kb_articles", [article.id])]
             _, events = await answer_from_kb(dispatcher, tracker)
             return events

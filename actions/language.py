@@ -5,6 +5,12 @@ detection should change the conversation's language needs the conversation's his
 which only the tracker has. Rasa runs this action as the `custom` slot mapping of the
 `language` slot on every user turn, so the rule lives in one pure function
 (bot.language.choose_language) and the slot is always set before any response renders.
+
+Two slots: ``detected_language`` is the customer's language by the sticky rule (also
+when the bot cannot serve it: tickets and the language apology read it); ``language`` is
+the one the bot answers in. They are equal for native languages and for languages with
+an installed translation path (German through the de↔en packages, say); otherwise the
+bot answers in a close supported language or the default and says so once (bot.nlg).
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.common import get_translator
 from bot.language import Detection, choose_language
 from bot.services import get_services
+from bot.translate import servable
 
 
 def language_hint(metadata: dict[str, Any] | None) -> str | None:
@@ -52,26 +60,32 @@ class ActionSetLanguage(Action):
         detection = Detection.from_dict(raw) if isinstance(raw, dict) else Detection.none()
         previous = tracker.get_slot("language")
         hint = language_hint(message.get("metadata"))
-        chosen = choose_language(
-            previous,
+        # The customer's language by the sticky rule, whether or not we can serve it
+        # (kept in detected_language for tickets and the language apology) ...
+        known = tracker.get_slot("detected_language") or previous
+        customer = choose_language(
+            known,
             detection,
             default=langs.default,
             switch_confidence=langs.switch_confidence,
             min_words_to_switch=langs.min_words_to_switch,
             hint=hint,
         )
-        if chosen not in langs.supported:
-            # No native data for it (yet): answer in a close supported language the
-            # detector also saw (a Slovenian question py3langid leans Croatian on), else
-            # in the conversation's language or the default; the detected language is
-            # kept for the agent who may take over.
+        # ... and the language we answer in: the customer's when it is native or has an
+        # installed translation path (bot.translate). Otherwise a close supported
+        # language the detector also saw (a Slovenian question py3langid leans
+        # Croatian on), else the conversation's language or the default.
+        translator = get_translator()
+        chosen = customer
+        if not servable(customer, langs.supported, translator):
             chosen = close_supported(detection, langs.supported) or (
-                previous if previous in langs.supported else langs.default
+                previous
+                if servable(previous, langs.supported, translator)
+                else langs.default
             )
         events = []
         if chosen != previous:
             events.append(SlotSet("language", chosen))
-        detected = detection.language
-        if detected and detected != tracker.get_slot("detected_language"):
-            events.append(SlotSet("detected_language", detected))
+        if customer != tracker.get_slot("detected_language"):
+            events.append(SlotSet("detected_language", customer))
         return events

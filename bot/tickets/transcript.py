@@ -16,6 +16,9 @@ the shape of Rasa 3.6's ``Event.as_dict()``. Used here:
 
 A bot turn's language is ``metadata.language`` when the action set it, else the value
 of the ``language`` slot at that point (the slot selects the response variation).
+A machine-translated bot turn (``metadata.machine_translated``, set by bot.nlg and
+actions.common) keeps the text the customer read and, under ``translation``, the
+default-language text it was translated from.
 Every other event (action, session_started, pause, …) is skipped.
 """
 
