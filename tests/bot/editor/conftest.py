@@ -102,6 +102,8 @@ intents:
   - greet
   - order_status
   - reset_password
+actions:
+  - action_handle_fallback
 slots:
   language:
     type: text
@@ -168,7 +170,7 @@ def make_project(
         (kb / f"{article}.md").write_text("\n".join(kept) + "\n---\n" + body, "utf-8")
     overrides = {
         "languages": {"supported": ["en", "sl"], "default": "en"},
-        "knowledge_base": {"articles": str(kb)},
+        "knowledge_base": {"articles": str(kb), "index_dir": str(folder / "kb_index")},
         "evaluation": {"reports": str(folder / "reports"), "kb_questions": None},
         **settings,
     }
