@@ -212,6 +212,8 @@ def train_kb(settings: Any, *, force: bool = False, say: Say = print) -> StepRes
 
 def report_line(step: StepResult) -> str:
     state = "trained" if step.trained else "skipped"
+    if step.trained and step.detail.startswith("no component changed"):
+        state = "repackaged"  # Rasa reused every component from its cache
     took = f" in {format_seconds(step.seconds)}" if step.trained else ""
     return f"{step.name}: {state}{took} — {step.detail}"
 
