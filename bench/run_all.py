@@ -31,6 +31,7 @@ BENCHES = {
     "latency": ("latency.py", "latency.md"),
     "train": ("train.py", "train.md"),
     "banking77": ("banking77.py", "banking77.md"),
+    "translation": ("translation.py", "translation.md"),
 }
 SUMMARY = HERE / "RESULTS.md"
 
@@ -94,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.collect:
         for name in args.only or list(BENCHES):
             script, _ = BENCHES[name]
+            if not (HERE / script).is_file():
+                ran[name] = f"skipped (bench/{script} not in the tree)"
+                continue
             cmd = [sys.executable, str(HERE / script)]
             if name == "banking77" and args.variants:
                 cmd += ["--variants", *args.variants]
