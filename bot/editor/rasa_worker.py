@@ -59,7 +59,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "fixed_model_name": args.fixed_model_name,
     }
     plan = train(**common, dry_run=True, force_training=args.force)
-    retrain, reuse = set(), set()
+    retrain: set[str] = set()
+    reuse: set[str] = set()
     for node, status in (plan.dry_run_results or {}).items():
         if not node.startswith("train_"):
             continue

@@ -148,14 +148,17 @@ def reload_model(
         after = status(client, server)
     serving = after.get("model_file") if after else None
     serving_id = after.get("model_id") if after else None
-    ids = {"serving_id": serving_id, "previous_id": previous_id}
     if resp is not None and resp.status_code in (200, 204):
         if serving == model.name:
-            return ReloadResult(True, serving, previous, seconds, **ids)
+            return ReloadResult(
+                True, serving, previous, seconds, "", serving_id, previous_id
+            )
         failure = f"Rasa accepted the model but serves {_name(serving)}"
     elif resp is not None:
         failure = _rasa_reason(resp)
-    return ReloadResult(False, serving, previous, seconds, failure, **ids)
+    return ReloadResult(
+        False, serving, previous, seconds, failure, serving_id, previous_id
+    )
 
 
 def _rasa_reason(resp: httpx.Response) -> str:

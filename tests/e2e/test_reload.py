@@ -33,53 +33,85 @@ def second_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     old = "  - text: Hi! I'm Lumo's assistant."
     assert old in domain
     (folder / "domain.yml").write_text(
-        domain.replace(old, f"  - text: {NEW_GREETING} I'm Lumo's assistant."), "utf-8")
+        domain.replace(old, f"  - text: {NEW_GREETING} I'm Lumo's assistant."), "utf-8"
+    )
     run_worker(
-        ["train", "--domain", str(folder / "domain.yml"), "--config",
-         str(ROOT / "config.yml"), "--data", *(str(ROOT / "data" / d) for d in
-                                               ("nlu", "rules", "stories")),
-         "--out", str(folder / "out"), "--fixed-model-name", "support-v2"],
+        [
+            "train",
+            "--domain",
+            str(folder / "domain.yml"),
+            "--config",
+            str(ROOT / "config.yml"),
+            "--data",
+            *(str(ROOT / "data" / d) for d in ("nlu", "rules", "stories")),
+            "--out",
+            str(folder / "out"),
+            "--fixed-model-name",
+            "support-v2",
+        ],
         say=lambda line: None,
     )
     return folder / "out" / "support-v2.tar.gz"
 
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory, second_model: Path) -> Iterator[Bot]:
+def running(
+    tmp_path_factory: pytest.TempPathFactory, second_model: Path
+) -> Iterator[Bot]:
     with start_bot(tmp_path_factory.mktemp("reload")) as bot:
         yield bot
 
 
 def editor(bot: Bot, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "SUPPORTBOT_CONFIG"}
-    env.update({"SUPPORTBOT_RASA_URL": bot.config.rasa_url,
-                "SUPPORTBOT_RASA_TOKEN": bot.config.rasa_token,
-                "SUPPORTBOT_CONFIG": str(bot.config.settings_file)})
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env.update(
+        {
+            "SUPPORTBOT_RASA_URL": bot.config.rasa_url,
+            "SUPPORTBOT_RASA_TOKEN": bot.config.rasa_token,
+            "SUPPORTBOT_CONFIG": str(bot.config.settings_file),
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def serving(bot: Bot) -> str:
-    resp = httpx.get(f"{bot.config.rasa_url}/status",
-                     params={"token": bot.config.rasa_token}, timeout=30)
+    resp = httpx.get(
+        f"{bot.config.rasa_url}/status",
+        params={"token": bot.config.rasa_token},
+        timeout=30,
+    )
     resp.raise_for_status()
     return str(resp.json()["model_file"])
 
 
 def slots(bot: Bot, sender: str) -> dict[str, object]:
-    resp = httpx.get(f"{bot.config.rasa_url}/conversations/{sender}/tracker",
-                     params={"token": bot.config.rasa_token}, timeout=30)
+    resp = httpx.get(
+        f"{bot.config.rasa_url}/conversations/{sender}/tracker",
+        params={"token": bot.config.rasa_token},
+        timeout=30,
+    )
     resp.raise_for_status()
     return dict(resp.json()["slots"])
 
 
 def test_reload_mid_conversation_then_roll_back_a_broken_model(
-    running: Bot, second_model: Path, domain_texts: dict[str, dict[str, str]],
+    running: Bot,
+    second_model: Path,
+    domain_texts: dict[str, dict[str, str]],
     tmp_path: Path,
 ) -> None:
     bot = running
     assert serving(bot) == "support.tar.gz"  # Rasa reports the file's name
-    assert texts(say(bot, "reload-sl", "Živjo, dober dan")) == [domain_texts["utter_greet"]["sl"]]
+    assert texts(say(bot, "reload-sl", "Živjo, dober dan")) == [
+        domain_texts["utter_greet"]["sl"]
+    ]
     assert slots(bot, "reload-sl")["language"] == "sl"
 
     done = editor(bot, "reload", "--model", str(second_model))
@@ -89,7 +121,8 @@ def test_reload_mid_conversation_then_roll_back_a_broken_model(
 
     # The conversation goes on in Slovenian with its slots; the new model answers.
     assert texts(say(bot, "reload-sl", "hvala lepa")) == [
-        domain_texts["utter_you_are_welcome"]["sl"]]
+        domain_texts["utter_you_are_welcome"]["sl"]
+    ]
     assert slots(bot, "reload-sl")["language"] == "sl"
     [greeting] = texts(say(bot, "reload-en", "hello there"))
     assert greeting.startswith(NEW_GREETING)
@@ -109,7 +142,9 @@ def test_reload_mid_conversation_then_roll_back_a_broken_model(
 def test_review_lists_what_the_running_bot_did_not_understand(running: Bot) -> None:
     say(running, "review-1", "blorp fnarg wibble zonk")
     say(running, "review-2", "Blorp fnarg wibble zonk!")
-    done = editor(running, "review", "--tracker", str(running.config.tracker_db), "--json")
+    done = editor(
+        running, "review", "--tracker", str(running.config.tracker_db), "--json"
+    )
     assert done.returncode == 0, done.stderr
     groups = [json.loads(line) for line in done.stdout.splitlines()]
     [group] = [g for g in groups if g["text"].lower().startswith("blorp")]
@@ -117,14 +152,22 @@ def test_review_lists_what_the_running_bot_did_not_understand(running: Bot) -> N
     assert group["fallbacks"] >= 1 or group["confidence"] < 0.6
 
 
-def test_no_model_file_is_refused_before_asking_rasa(running: Bot, tmp_path: Path) -> None:
+def test_no_model_file_is_refused_before_asking_rasa(
+    running: Bot, tmp_path: Path
+) -> None:
     done = editor(running, "reload", "--model", str(tmp_path / "missing.tar.gz"))
     assert done.returncode == 2
     assert "no such model file" in done.stderr
 
 
 def test_wrong_token_is_named(running: Bot) -> None:
-    done = editor(running, "reload", "--token", "wrong", "--model",
-                  str(ROOT / "models" / "rasa" / "support.tar.gz"))
+    done = editor(
+        running,
+        "reload",
+        "--token",
+        "wrong",
+        "--model",
+        str(ROOT / "models" / "rasa" / "support.tar.gz"),
+    )
     assert done.returncode == 2
     assert "refused the token" in done.stderr

@@ -76,7 +76,9 @@ def test_an_index_that_does_not_load_leaves_the_old_one_answering(
         assert kb.refresh() is False
         assert ids(kb, "where is my parcel") == before
     assert "keeping the old one" in caplog.text
-    assert caplog.text.count("keeping the old one") == 1  # not retried on every question
+    assert (
+        caplog.text.count("keeping the old one") == 1
+    )  # not retried on every question
 
     manifest.write_text("{not json", encoding="utf-8")
     assert kb.refresh() is False

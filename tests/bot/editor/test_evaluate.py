@@ -34,7 +34,11 @@ def run_cli(settings: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "SUPPORTBOT_CONFIG"}
     return subprocess.run(
         [sys.executable, "-m", "bot", "--config", str(settings), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
 
 
@@ -46,8 +50,13 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
     assert done.returncode == 0, done.stdout + done.stderr
     reports = folder / "reports"
     [report_dir] = [p for p in reports.iterdir() if p.is_dir()]
-    yield {"settings": settings, "project": project, "output": done.stdout,
-           "dir": report_dir, "report": json.loads((report_dir / "report.json").read_text())}
+    yield {
+        "settings": settings,
+        "project": project,
+        "output": done.stdout,
+        "dir": report_dir,
+        "report": json.loads((report_dir / "report.json").read_text()),
+    }
 
 
 def test_report_has_every_language_with_its_metrics(evaluated: dict[str, Any]) -> None:
@@ -62,8 +71,13 @@ def test_report_has_every_language_with_its_metrics(evaluated: dict[str, Any]) -
     # 20 epochs on 8 examples per intent: the model has learnt something
     assert max(v["accuracy"] for v in report["languages"].values()) >= 0.5
     assert report["method"] == {
-        "folds": 0, "test_fraction": 0.2, "seed": 42, "epochs_override": 20,
-        "examples": 60, "tested": 12, "intents": 3,
+        "folds": 0,
+        "test_fraction": 0.2,
+        "seed": 42,
+        "epochs_override": 20,
+        "examples": 60,
+        "tested": 12,
+        "intents": 3,
     }
 
 
@@ -78,7 +92,9 @@ def test_report_files_and_progress(evaluated: dict[str, Any]) -> None:
     assert "no accepted report to compare with" in out
 
 
-def test_gate_passes_against_itself_and_fails_on_a_drop(evaluated: dict[str, Any]) -> None:
+def test_gate_passes_against_itself_and_fails_on_a_drop(
+    evaluated: dict[str, Any],
+) -> None:
     settings = evaluated["settings"]
     accepted_path = settings.parent / "reports" / "accepted.json"
     done = run_cli(settings, "evaluate", "--accept")
@@ -92,17 +108,25 @@ def test_gate_passes_against_itself_and_fails_on_a_drop(evaluated: dict[str, Any
     assert done.returncode == 1, done.stdout + done.stderr
     assert "quality gate FAILED:" in done.stdout
     assert "sl: accuracy fell from 150.0% to " in done.stdout
-    newest = sorted(p for p in (settings.parent / "reports").iterdir() if p.is_dir())[-1]
+    newest = sorted(p for p in (settings.parent / "reports").iterdir() if p.is_dir())[
+        -1
+    ]
     assert "**Quality gate: FAILED**" in (newest / "report.md").read_text()
 
 
 def test_compare_allows_the_margin_and_flags_a_missing_language() -> None:
-    old = {"languages": {"en": {"accuracy": 0.90, "macro_f1": 0.88},
-                         "ar": {"accuracy": 0.8, "macro_f1": 0.8}}}
+    old = {
+        "languages": {
+            "en": {"accuracy": 0.90, "macro_f1": 0.88},
+            "ar": {"accuracy": 0.8, "macro_f1": 0.8},
+        }
+    }
     new = {"languages": {"en": {"accuracy": 0.885, "macro_f1": 0.85}}}
     rows, regressions = compare(new, old, margin=0.02)
     assert [(r["language"], r["metric"]) for r in rows] == [
-        ("en", "accuracy"), ("en", "macro_f1")]
+        ("en", "accuracy"),
+        ("en", "macro_f1"),
+    ]
     assert regressions == [
         "ar: accuracy missing (the accepted report had 80.0%); was the language removed?",
         "ar: macro_f1 missing (the accepted report had 80.0%); was the language removed?",
@@ -126,13 +150,19 @@ def test_training_yaml_is_rasa_nlu_format(tmp_path: Path) -> None:
     _, project = make_project(tmp_path)
     examples = load_nlu(project.nlu_dir).examples[:3]
     data = yaml.safe_load(nlu_training_yaml(examples))
-    assert data["nlu"] == [{"intent": "greet", "examples": "- hi\n- hello\n- hey there\n"}]
+    assert data["nlu"] == [
+        {"intent": "greet", "examples": "- hi\n- hello\n- hey there\n"}
+    ]
 
 
 @pytest.mark.parametrize(
     ("values", "key"),
-    [({"test_fraction": 1.5}, "test_fraction"), ({"folds": 1}, "folds"),
-     ({"margin": "2%"}, "margin"), ({"seeds": 3}, "seeds")],
+    [
+        ({"test_fraction": 1.5}, "test_fraction"),
+        ({"folds": 1}, "folds"),
+        ({"margin": "2%"}, "margin"),
+        ({"seeds": 3}, "seeds"),
+    ],
 )
 def test_bad_evaluation_settings_name_the_key(
     tmp_path: Path, values: dict[str, Any], key: str

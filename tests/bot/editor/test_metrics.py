@@ -14,8 +14,12 @@ from bot.editor.metrics import (
     stratified_split,
 )
 
-ITEMS = [(lang, intent, i) for lang in ("en", "sl") for intent in ("a", "b", "c")
-         for i in range(10)] + [("en", "rare", 0)]
+ITEMS = [
+    (lang, intent, i)
+    for lang in ("en", "sl")
+    for intent in ("a", "b", "c")
+    for i in range(10)
+] + [("en", "rare", 0)]
 
 
 def key(item: tuple[str, str, int]) -> tuple[str, str]:
@@ -24,15 +28,21 @@ def key(item: tuple[str, str, int]) -> tuple[str, str]:
 
 def test_split_holds_out_the_fraction_of_every_language_and_intent() -> None:
     train, test = stratified_split(ITEMS, key, 0.2, seed=7)
-    assert Counter(map(key, test)) == {(lang, i): 2 for lang in ("en", "sl")
-                                      for i in ("a", "b", "c")}
+    assert Counter(map(key, test)) == {
+        (lang, i): 2 for lang in ("en", "sl") for i in ("a", "b", "c")
+    }
     assert ("en", "rare", 0) in train  # a single example is never tested
     assert sorted(train + test) == sorted(ITEMS)
 
 
 def test_split_is_reproducible_and_depends_on_the_seed() -> None:
-    assert stratified_split(ITEMS, key, 0.2, 1) == stratified_split(list(ITEMS), key, 0.2, 1)
-    assert stratified_split(ITEMS, key, 0.2, 1)[1] != stratified_split(ITEMS, key, 0.2, 2)[1]
+    assert stratified_split(ITEMS, key, 0.2, 1) == stratified_split(
+        list(ITEMS), key, 0.2, 1
+    )
+    assert (
+        stratified_split(ITEMS, key, 0.2, 1)[1]
+        != stratified_split(ITEMS, key, 0.2, 2)[1]
+    )
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1])

@@ -31,22 +31,44 @@ SCHEMA = """CREATE TABLE events (
     action_name VARCHAR(255), data TEXT)"""
 
 
-def user_event(text: str, ranking: list[tuple[str, float]], language: str | None,
-               fallback: bool = False, ts: float = 1764000000.0) -> dict[str, Any]:
+def user_event(
+    text: str,
+    ranking: list[tuple[str, float]],
+    language: str | None,
+    fallback: bool = False,
+    ts: float = 1764000000.0,
+) -> dict[str, Any]:
     intents = [{"name": n, "confidence": c} for n, c in ranking]
     top = {"name": "nlu_fallback", "confidence": 0.45} if fallback else intents[0]
     if fallback:
         intents = [top, *intents]
     parse = {"intent": top, "entities": [], "text": text, "intent_ranking": intents}
     if language:
-        parse["language"] = {"language": language, "confidence": 0.9, "method": "x",
-                             "candidates": [[language, 0.9]], "words": 3}
-    return {"event": "user", "timestamp": ts, "text": text, "parse_data": parse,
-            "input_channel": "webchat", "message_id": uuid.uuid4().hex, "metadata": {}}
+        parse["language"] = {
+            "language": language,
+            "confidence": 0.9,
+            "method": "x",
+            "candidates": [[language, 0.9]],
+            "words": 3,
+        }
+    return {
+        "event": "user",
+        "timestamp": ts,
+        "text": text,
+        "parse_data": parse,
+        "input_channel": "webchat",
+        "message_id": uuid.uuid4().hex,
+        "metadata": {},
+    }
 
 
 EVENTS: list[tuple[str, dict[str, Any]]] = [
-    ("c1", user_event("Kam je šel moj paket??", [("order_status", 0.4), ("greet", 0.3)], "sl")),
+    (
+        "c1",
+        user_event(
+            "Kam je šel moj paket??", [("order_status", 0.4), ("greet", 0.3)], "sl"
+        ),
+    ),
     ("c1", {"event": "slot", "timestamp": 1.0, "name": "language", "value": "sl"}),
     ("c1", {"event": "action", "timestamp": 1.0, "name": "utter_greet"}),
     ("c2", user_event("kam je sel moj paket", [("greet", 0.2)], "sl", fallback=True)),
@@ -65,9 +87,14 @@ def write_sqlite(path: Path) -> None:
             conn.execute(
                 "INSERT INTO events (sender_id, type_name, timestamp, intent_name, "
                 "action_name, data) VALUES (?, ?, ?, ?, ?, ?)",
-                (sender, event["event"], event["timestamp"],
-                 (event.get("parse_data") or {}).get("intent", {}).get("name"),
-                 event.get("name"), json.dumps(event)),
+                (
+                    sender,
+                    event["event"],
+                    event["timestamp"],
+                    (event.get("parse_data") or {}).get("intent", {}).get("name"),
+                    event.get("name"),
+                    json.dumps(event),
+                ),
             )
 
 
@@ -81,19 +108,52 @@ def tracker(tmp_path: Path) -> Path:
 def test_fallbacks_and_low_confidence_grouped_by_normalised_text(tracker: Path) -> None:
     groups = review.load_review(str(tracker), 0.6)
     assert [g.to_json() | {"last_seen": None} for g in groups] == [
-        {"text": "Kam je šel moj paket??", "count": 2, "language": "sl",
-         "intent": "order_status", "confidence": 0.3, "fallbacks": 1,
-         "conversations": 2, "last_seen": None},
-        {"text": "ok", "count": 1, "language": "sl", "intent": "affirm",
-         "confidence": 0.3, "fallbacks": 0, "conversations": 1, "last_seen": None},
-        {"text": "wat is dit", "count": 1, "language": None, "intent": "greet",
-         "confidence": 0.5, "fallbacks": 1, "conversations": 1, "last_seen": None},
+        {
+            "text": "Kam je šel moj paket??",
+            "count": 2,
+            "language": "sl",
+            "intent": "order_status",
+            "confidence": 0.3,
+            "fallbacks": 1,
+            "conversations": 2,
+            "last_seen": None,
+        },
+        {
+            "text": "ok",
+            "count": 1,
+            "language": "sl",
+            "intent": "affirm",
+            "confidence": 0.3,
+            "fallbacks": 0,
+            "conversations": 1,
+            "last_seen": None,
+        },
+        {
+            "text": "wat is dit",
+            "count": 1,
+            "language": None,
+            "intent": "greet",
+            "confidence": 0.5,
+            "fallbacks": 1,
+            "conversations": 1,
+            "last_seen": None,
+        },
     ]
     assert [g.text for g in review.load_review(str(tracker), 0.6, language="sl")] == [
-        "Kam je šel moj paket??", "ok"]
+        "Kam je šel moj paket??",
+        "ok",
+    ]
     table = review.format_groups(groups)
     assert table.splitlines()[0].split() == [
-        "#", "count", "lang", "best", "guess", "conf", "fallback", "text"]
+        "#",
+        "count",
+        "lang",
+        "best",
+        "guess",
+        "conf",
+        "fallback",
+        "text",
+    ]
     assert "Kam je šel moj paket??" in table.splitlines()[1]
 
 
@@ -109,15 +169,24 @@ def test_postgresql_tracker_store(tracker: Path) -> None:
         admin.execute(f"CREATE SCHEMA {schema}")
         try:
             admin.execute(f"SET search_path TO {schema}")
-            admin.execute(SCHEMA.replace("INTEGER NOT NULL PRIMARY KEY", "SERIAL PRIMARY KEY"))
+            admin.execute(
+                SCHEMA.replace("INTEGER NOT NULL PRIMARY KEY", "SERIAL PRIMARY KEY")
+            )
             with sqlite3.connect(tracker) as src:
-                for row in src.execute("SELECT sender_id, type_name, timestamp, data "
-                                       "FROM events ORDER BY id"):
-                    admin.execute("INSERT INTO events (sender_id, type_name, timestamp, "
-                                  "data) VALUES (%s, %s, %s, %s)", row)
+                for row in src.execute(
+                    "SELECT sender_id, type_name, timestamp, data "
+                    "FROM events ORDER BY id"
+                ):
+                    admin.execute(
+                        "INSERT INTO events (sender_id, type_name, timestamp, "
+                        "data) VALUES (%s, %s, %s, %s)",
+                        row,
+                    )
             url = f"{base}?options=-csearch_path%3D{schema}"
             from_pg = [g.to_json() for g in review.load_review(url, 0.6)]
-            assert from_pg == [g.to_json() for g in review.load_review(str(tracker), 0.6)]
+            assert from_pg == [
+                g.to_json() for g in review.load_review(str(tracker), 0.6)
+            ]
             with pytest.raises(SupportBotError, match="no 'events' table"):
                 review.load_review(f"{base}?options=-csearch_path%3Dnowhere", 0.6)
         finally:
@@ -141,7 +210,9 @@ def project(tmp_path: Path) -> Project:
     return make_project(tmp_path / "p")[1]
 
 
-def test_label_appends_one_line_under_the_intent_and_keeps_the_rest(project: Project) -> None:
+def test_label_appends_one_line_under_the_intent_and_keeps_the_rest(
+    project: Project,
+) -> None:
     path = project.nlu_dir / "sl" / "topics.yml"
     before = path.read_text(encoding="utf-8")
     done = review.label(project, "  Kam je šel moj   paket?? ", "order_status", "sl")
@@ -161,7 +232,9 @@ def test_label_refuses_unknown_intents_duplicates_and_markup(project: Project) -
     before = path.read_text(encoding="utf-8")
     with pytest.raises(SupportBotError, match="unknown intent 'track_order'"):
         review.label(project, "where is it", "track_order", "en")
-    with pytest.raises(SupportBotError, match="already an example of 'greet' at .*topics.yml:7"):
+    with pytest.raises(
+        SupportBotError, match=r"already an example of 'greet' at .*topics\.yml:7"
+    ):
         review.label(project, "Hello!", "order_status", "en")
     with pytest.raises(SupportBotError, match="already an example of 'greet'"):
         review.label(project, "HELLO", "greet", "en")
@@ -172,19 +245,26 @@ def test_label_refuses_unknown_intents_duplicates_and_markup(project: Project) -
     assert path.read_text(encoding="utf-8") == before
 
 
-def test_label_creates_the_intent_block_in_the_sibling_topic_file(project: Project) -> None:
+def test_label_creates_the_intent_block_in_the_sibling_topic_file(
+    project: Project,
+) -> None:
     path = project.nlu_dir / "sl" / "topics.yml"
     text = path.read_text(encoding="utf-8")
     path.write_text(text[: text.index("- intent: reset_password")], encoding="utf-8")
     done = review.label(project, "geslo ne dela", "reset_password", "sl")
     assert done.created_block and done.file == path
     nlu = load_nlu(project.nlu_dir)
-    assert [e.text for e in nlu.examples
-            if e.language == "sl" and e.intent == "reset_password"] == ["geslo ne dela"]
+    assert [
+        e.text
+        for e in nlu.examples
+        if e.language == "sl" and e.intent == "reset_password"
+    ] == ["geslo ne dela"]
 
 
 def test_interactive_labelling_takes_answers_from_stdin(
-    project: Project, tracker: Path, monkeypatch: pytest.MonkeyPatch,
+    project: Project,
+    tracker: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     import argparse
@@ -192,8 +272,16 @@ def test_interactive_labelling_takes_answers_from_stdin(
     settings_file = project.root.parent / "p" / "supportbot.yml"
     monkeypatch.setattr("sys.stdin", io.StringIO("no_such_intent\norder_status\n\nq\n"))
     args = argparse.Namespace(
-        config=str(settings_file), text=None, intent=None, label_language=None,
-        file=None, tracker=str(tracker), label_tracker=None, language=None, limit=10)
+        config=str(settings_file),
+        text=None,
+        intent=None,
+        label_language=None,
+        file=None,
+        tracker=str(tracker),
+        label_tracker=None,
+        language=None,
+        limit=10,
+    )
     assert cmd_label(args) == 0
     out = capsys.readouterr().out
     assert "not added: unknown intent 'no_such_intent'" in out

@@ -69,9 +69,13 @@ def test_inputs_digest_follows_data_not_unrelated_files(tmp_path: Path) -> None:
 
 
 def test_plan_description() -> None:
-    assert describe_plan({"nlu": ["DIETClassifier"], "dialogue": []},
-                         {"nlu": ["RegexFeaturizer"], "dialogue": ["TEDPolicy"]}) == (
-        "NLU: retrain DIETClassifier; dialogue: unchanged")
-    assert describe_plan({"nlu": [], "dialogue": []}, {"nlu": ["X"], "dialogue": ["Y"]}) \
-        == ("no component changed (responses or stories repackaged only); NLU: unchanged; "
-            "dialogue: unchanged")
+    assert describe_plan(
+        {"nlu": ["DIETClassifier"], "dialogue": []},
+        {"nlu": ["RegexFeaturizer"], "dialogue": ["TEDPolicy"]},
+    ) == ("NLU: retrain DIETClassifier; dialogue: unchanged")
+    assert describe_plan(
+        {"nlu": [], "dialogue": []}, {"nlu": ["X"], "dialogue": ["Y"]}
+    ) == (
+        "no component changed (responses or stories repackaged only); NLU: unchanged; "
+        "dialogue: unchanged"
+    )
