@@ -485,3 +485,15 @@ def test_module_imports_nothing_heavy() -> None:
         check=True,
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_native_languages_are_the_nlu_data_folders() -> None:
+    """languages.supported (what is never translated) is what data/nlu has data for."""
+    from bot.language import LanguageSettings
+    from bot.settings import load_settings
+
+    folders = sorted(
+        p.name for p in (ROOT / "data" / "nlu").iterdir() if any(p.glob("*.yml"))
+    )
+    settings = load_settings(ROOT / "supportbot.yml").section("languages")
+    assert sorted(LanguageSettings.from_section(settings).supported) == folders
