@@ -95,7 +95,7 @@ def build_from_settings(
     # Agents' changes queue helpdesk documents in the same transaction (outbox:).
     store = open_configured_store(settings)
     rasa = RasaClient(rasa_url, rasa_token)
-    translator = load_translator()
+    translator = load_translator(settings)
     ctx = InboxApp(
         settings=inbox_settings,
         inbox=Inbox(store, rasa, clock=clock.now, translator=translator),

@@ -1,16 +1,25 @@
-"""The inbox's seam to machine translation (bot/translate.py, built separately).
+"""The inbox's use of machine translation (bot.translate).
 
 The inbox needs two directions: a customer turn into the agent's language (to read),
 and the agent's reply into the customer's language (to send). ``Translator`` is all it
-asks for; ``load_translator()`` adapts bot.translate when it is installed and offers a
-path, and otherwise returns ``NoTranslation``, with which the inbox shows the
-stored pivot translation (``Turn.translation``) and sends replies as typed.
+asks for: ``translate(text, source, target)`` giving the text, or None when there is no
+installed path (or translation is switched off). With None the inbox shows the stored
+pivot translation (``Turn.translation``) and sends the reply as typed: a missing model
+degrades the page, it never breaks it.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Protocol
+
+from bot.settings import Settings
+from bot.translate import (
+    TranslationSettings,
+    TranslationUnavailable,
+    translator_for,
+)
+from bot.translate import Translator as MachineTranslator
 
 logger = logging.getLogger(__name__)
 
@@ -22,36 +31,39 @@ class Translator(Protocol):
 
 
 class NoTranslation:
-    """No translation models: every call answers None (no path)."""
+    """Translation switched off: every call answers None (no path)."""
 
     def translate(self, text: str, source: str, target: str) -> str | None:
         return None
 
 
-class _BotTranslate:
-    """Adapter over bot.translate; any failure there means "no path" for this text."""
+class InboxTranslator:
+    """bot.translate for agents; a missing pair or a failing model means "no path"."""
 
-    def __init__(self, module: Any) -> None:
-        self._module = module
+    def __init__(self, machine: MachineTranslator) -> None:
+        self.machine = machine
 
     def translate(self, text: str, source: str, target: str) -> str | None:
-        if not text.strip() or source == target:
+        if not text.strip() or not source or not target or source == target:
             return None
-        func = getattr(self._module, "translate", None)
-        if func is None:
+        if not self.machine.can_translate(source, target):
             return None
         try:
-            result = func(text, source, target)
-        except Exception:  # a missing pair or model is "no path", not a broken page
-            logger.info("no translation %s->%s", source, target, exc_info=True)
+            result = self.machine.translate(text, source, target)
+        except TranslationUnavailable:
             return None
-        return result if isinstance(result, str) and result.strip() else None
+        except Exception:  # a broken model must not break an agent's page
+            logger.exception("inbox translation %s->%s failed", source, target)
+            return None
+        # A translation that lost a URL or placeholder would mislead: send it as typed.
+        if not result.complete or not result.text.strip():
+            return None
+        return result.text
 
 
-def load_translator() -> Translator:
-    """bot.translate when it exists, else ``NoTranslation``."""
-    try:
-        import bot.translate as module  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
+def load_translator(settings: Settings) -> Translator:
+    """The translator for the ``translation:`` settings (``NoTranslation`` when off)."""
+    config = TranslationSettings.from_settings(settings)
+    if not config.enabled:
         return NoTranslation()
-    return _BotTranslate(module)
+    return InboxTranslator(translator_for(config))
