@@ -27,7 +27,7 @@ E5_MODEL := models/embeddings/multilingual-e5-small
 RASA_MODEL_STAMP := models/rasa/.trained
 TRAIN_INPUTS := config.yml domain.yml $(shell find data/nlu data/rules data/stories -name '*.yml' 2>/dev/null)
 
-.PHONY: help setup run test test-rasa-env test-actions-env kb train bench lint lock clean
+.PHONY: help setup run test test-rasa-env test-actions-env kb train bench lint lint-check lock clean
 
 help:
 	@echo "make run     set up (first time), train and index when data changed, start the bot"
@@ -91,7 +91,7 @@ $(CHROMIUM):
 	apt-get install -y -qq chromium chromium-driver >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 test: setup kb train $(CHROMIUM)
-	$(MAKE) --no-print-directory test-rasa-env test-actions-env
+	$(MAKE) --no-print-directory lint-check test-rasa-env test-actions-env
 
 # NLU components and channels run inside the Rasa server: their tests run in its environment.
 RASA_ENV_TESTS := tests/bot/nlu tests/connectors tests/bot/test_nlg.py
@@ -105,7 +105,10 @@ test-actions-env:
 bench: setup kb train
 	$(ACT) bench/run_all.py $(BENCH)
 
-lint: setup
+lint: setup lint-check
+
+# Style and types are part of the test run: a lint error fails CI like a failing test.
+lint-check:
 	$(ACT) -m ruff check bot kb_index actions connectors tests bench
 	$(ACT) -m mypy
 

@@ -1,7 +1,8 @@
 """action_handle_fallback: what the bot does when it did not understand.
 
 Run for low NLU confidence (the `nlu_fallback` rule) and as Rasa's core fallback (the
-policies do not know what follows an understood message). First miss: if the knowledge base has a confident answer to the literal text, give it;
+policies do not know what follows an understood message). First miss: if the knowledge
+base has a confident answer to the literal text, give it;
 otherwise ask the customer to rephrase. After `escalation.fallbacks_before_human` misses in
 a row, offer a human (utter_offer_human, whose yes/no the rules in data/rules/handoff.yml
 turn into a ticket or a polite close).

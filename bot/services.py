@@ -50,7 +50,9 @@ class Services:
         section = self.settings.section("escalation", required=False)
         value = section.get("fallbacks_before_human", 2)
         if not isinstance(value, int) or value < 1:
-            raise section.error("fallbacks_before_human", f"must be a whole number >= 1, got {value!r}")
+            raise section.error(
+                "fallbacks_before_human", f"must be a whole number >= 1, got {value!r}"
+            )
         return value
 
     def check(self) -> None:

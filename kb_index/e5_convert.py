@@ -274,10 +274,7 @@ def read_source(path: Path) -> E5Source:
             int(v) for v in r.unpack("IQQ", f"tensor {name} entry")
         )
         quantised = dtype != 0
-        if quantised:
-            expected_bytes = -(-count // Q4_BLOCK) * Q4_BLOCK_BYTES
-        else:
-            expected_bytes = 4 * count
+        expected_bytes = -(-count // Q4_BLOCK) * Q4_BLOCK_BYTES if quantised else 4 * count
         if nbytes != expected_bytes:
             raise SourceFormatError(
                 str(path),

@@ -142,7 +142,9 @@ def row_texts(articles: Sequence[Article]) -> tuple[list[Row], list[str]]:
     return rows, texts
 
 
-def build_index(settings: KBSettings, embedder: Embedder | None = None, *, force: bool = False) -> tuple[VectorIndex, bool]:
+def build_index(
+    settings: KBSettings, embedder: Embedder | None = None, *, force: bool = False
+) -> tuple[VectorIndex, bool]:
     """Embed the articles and save the index; returns (index, rebuilt?).
 
     Skips the work when an index for the same articles and model is already on disk, so
@@ -155,10 +157,12 @@ def build_index(settings: KBSettings, embedder: Embedder | None = None, *, force
     if not force:
         try:
             return (
-                VectorIndex.load(settings.index_dir, model_id=embedder.model_id, data_hash=data_hash),
+                VectorIndex.load(
+                    settings.index_dir, model_id=embedder.model_id, data_hash=data_hash
+                ),
                 False,
             )
-        except Exception:  # noqa: BLE001 - any problem with the old index means rebuild
+        except Exception:
             pass
     rows, texts = row_texts(articles)
     vectors = embedder.embed_passages(texts)
@@ -246,7 +250,7 @@ class KnowledgeBase:
                 return False
             try:
                 loaded = self._load()
-            except Exception as exc:  # noqa: BLE001 - keep serving the old index
+            except Exception as exc:
                 self._failed_stamp = stamp
                 logger.warning("new knowledge-base index not loaded, keeping the old "
                                "one: %s", exc)

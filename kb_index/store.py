@@ -88,7 +88,9 @@ class VectorIndex:
         self._index = index
 
     @classmethod
-    def build(cls, vectors: np.ndarray, rows: list[Row], model_id: str, data_hash: str) -> VectorIndex:
+    def build(
+        cls, vectors: np.ndarray, rows: list[Row], model_id: str, data_hash: str
+    ) -> VectorIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(rows):
             raise ValueError(f"expected {len(rows)} vectors, got shape {vectors.shape}")
@@ -127,7 +129,9 @@ class VectorIndex:
         try:
             manifest = Manifest.from_json(json.loads(manifest_path.read_text(encoding="utf-8")))
         except (ValueError, KeyError, TypeError) as exc:
-            raise IndexMismatchError(f"{manifest_path} is unreadable ({exc}); " + REBUILD_HINT) from None
+            raise IndexMismatchError(
+                f"{manifest_path} is unreadable ({exc}); " + REBUILD_HINT
+            ) from None
         if manifest.format_version != FORMAT_VERSION:
             raise IndexMismatchError(
                 f"{manifest_path} has format {manifest.format_version}, "
@@ -146,5 +150,7 @@ class VectorIndex:
         try:
             index = faiss.read_index(str(index_path))
         except RuntimeError as exc:
-            raise IndexMismatchError(f"{index_path} is unreadable ({exc}); " + REBUILD_HINT) from None
+            raise IndexMismatchError(
+                f"{index_path} is unreadable ({exc}); " + REBUILD_HINT
+            ) from None
         return cls(manifest, index)

@@ -58,7 +58,9 @@ def test_the_reason_is_what_led_to_the_handoff_not_the_yes(intents: list[str], r
     [({"locale": "sl-SI"}, "sl"), ({"language_hint": "ar_EG"}, "ar"), ({"locale": "EN"}, "en"),
      ({}, None), (None, None)],
 )
-def test_channel_locale_becomes_a_bare_language_hint(metadata: dict | None, hint: str | None) -> None:
+def test_channel_locale_becomes_a_bare_language_hint(
+    metadata: dict | None, hint: str | None
+) -> None:
     assert language_hint(metadata) == hint
 
 

@@ -24,7 +24,9 @@ def hit(score: float) -> Hit:
     [([], Outcome.NONE), ([0.5], Outcome.NONE), ([0.75, 0.7], Outcome.SUGGEST),
      ([0.9], Outcome.ANSWER), ([0.8], Outcome.ANSWER)],
 )
-def test_confident_answers_plausible_suggests_else_none(scores: list[float], outcome: Outcome) -> None:
+def test_confident_answers_plausible_suggests_else_none(
+    scores: list[float], outcome: Outcome
+) -> None:
     assert decide([hit(s) for s in scores], answer_threshold=0.8, suggest_threshold=0.7) is outcome
 
 
