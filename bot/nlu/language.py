@@ -33,7 +33,6 @@ re-runs this node (and everything after it) on the next ``rasa train``.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import inspect
 import json
@@ -42,11 +41,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
@@ -54,6 +49,12 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot import language as lid
 from bot.errors import ConfigError
 from bot.language import Detection, LanguageSettings, check_language_codes
+from bot.nlu.component import (
+    ComponentConfigError,
+    ConfigOnlyComponent,
+    check_flag,
+    check_known_keys,
+)
 from bot.settings import load_settings
 
 logger = logging.getLogger(__name__)
@@ -86,26 +87,20 @@ _KEYS = (SUPPORTED, ALSO_DETECT, DEFAULT, HINT_KEYS, SECOND_OPINION)
 #: are in no language ("/unsupported_content" reads as English), so only the channel's
 #: hint counts: a first message answers in the customer's locale, later ones keep it.
 INTENT_PAYLOAD = re.compile(r"^/[^\s{@/]+(@[0-9.]+)?(\{.*\})?$", re.S)
-_COMPONENT = "LanguageDetector"
 
 
-class LanguageConfigError(ConfigError, InvalidConfigException):
+class LanguageConfigError(ComponentConfigError):
     """A bad component config, naming the key and the fix; Rasa's CLI prints it."""
 
+    component = "LanguageDetector"
 
-def _error(key: str, problem: str, fix: str) -> LanguageConfigError:
-    return LanguageConfigError(
-        "config.yml", f"pipeline[{_COMPONENT}].{key}", problem, fix
-    )
+
+_error = LanguageConfigError.for_key
 
 
 def validate_config(config: Mapping[str, Any]) -> None:
     """Check the component's config; raises LanguageConfigError naming key and fix."""
-    for key in config:
-        if key not in _KEYS:
-            close = difflib.get_close_matches(str(key), _KEYS, n=1)
-            fix = f"did you mean '{close[0]}'?" if close else f"use {', '.join(_KEYS)}"
-            raise _error(str(key), "unknown key", fix)
+    check_known_keys(config, _KEYS, LanguageConfigError)
     for key in (SUPPORTED, ALSO_DETECT):
         value = config.get(key)
         if value is None:
@@ -133,12 +128,7 @@ def validate_config(config: Mapping[str, Any]) -> None:
             f"must be a list of metadata keys, got {hint_keys!r}",
             "e.g. [language_hint, locale]",
         )
-    if not isinstance(config.get(SECOND_OPINION), bool):
-        raise _error(
-            SECOND_OPINION,
-            f"must be true or false, got {config.get(SECOND_OPINION)!r}",
-            "leave it out (false)",
-        )
+    check_flag(config, SECOND_OPINION, LanguageConfigError, "leave it out (false)")
 
 
 def resolve_settings(config: Mapping[str, Any]) -> LanguageSettings:
@@ -156,13 +146,10 @@ def resolve_settings(config: Mapping[str, Any]) -> LanguageSettings:
                 load_settings().section("languages")
             )
         except ConfigError as exc:
-            raise LanguageConfigError(
-                exc.file,
-                exc.key,
-                exc.problem,
-                exc.fix
-                or f"or give '{SUPPORTED}', '{ALSO_DETECT}' and '{DEFAULT}' in "
-                f"config.yml under {_COMPONENT}",
+            raise LanguageConfigError.wrapping(
+                exc,
+                f"or give '{SUPPORTED}', '{ALSO_DETECT}' and '{DEFAULT}' in "
+                f"config.yml under {LanguageConfigError.component}",
             ) from None
     supported = explicit[SUPPORTED] or (
         file_settings.supported if file_settings else ()
@@ -197,7 +184,7 @@ def resolve_settings(config: Mapping[str, Any]) -> LanguageSettings:
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False
 )
-class LanguageDetector(GraphComponent):
+class LanguageDetector(ConfigOnlyComponent):
     """Writes ``language`` (a :class:`bot.language.Detection` dict) on every message."""
 
     @staticmethod
@@ -237,16 +224,6 @@ class LanguageDetector(GraphComponent):
         return hashlib.sha256(
             json.dumps(payload, sort_keys=True, default=list).encode("utf-8")
         ).hexdigest()
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> LanguageDetector:
-        return cls(config)
 
     def __init__(self, config: dict[str, Any]) -> None:
         config = {**self.get_default_config(), **config}

@@ -35,22 +35,22 @@ through untouched (installing a package must not change what a retrain learns).
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Mapping
 from typing import Any
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.errors import ConfigError
 from bot.language import LanguageSettings
+from bot.nlu.component import (
+    ComponentConfigError,
+    ConfigOnlyComponent,
+    check_known_keys,
+)
 from bot.settings import load_settings
 from bot.translate import (
     INBOUND,
@@ -77,26 +77,20 @@ NATIVE = "native"
 MIN_CONFIDENCE = "min_confidence"
 
 _KEYS = (NATIVE, MIN_CONFIDENCE)
-_COMPONENT = "Translator"
 
 
-class TranslationConfigError(ConfigError, InvalidConfigException):
+class TranslationConfigError(ComponentConfigError):
     """A bad component config, naming the key and the fix; Rasa's CLI prints it."""
 
+    component = "Translator"
 
-def _error(key: str, problem: str, fix: str) -> TranslationConfigError:
-    return TranslationConfigError(
-        "config.yml", f"pipeline[{_COMPONENT}].{key}", problem, fix
-    )
+
+_error = TranslationConfigError.for_key
 
 
 def validate_config(config: Mapping[str, Any]) -> None:
     """Check the config; raises TranslationConfigError naming the key and the fix."""
-    for key in config:
-        if key not in _KEYS:
-            close = difflib.get_close_matches(str(key), _KEYS, n=1)
-            fix = f"did you mean '{close[0]}'?" if close else f"use {', '.join(_KEYS)}"
-            raise _error(str(key), "unknown key", fix)
+    check_known_keys(config, _KEYS, TranslationConfigError)
     native = config.get(NATIVE)
     if native is not None and (
         not isinstance(native, (list, tuple))
@@ -123,7 +117,7 @@ def validate_config(config: Mapping[str, Any]) -> None:
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False
 )
-class Translator(GraphComponent):
+class Translator(ConfigOnlyComponent):
     """Replaces a non-native message's text by its pivot translation, keeping both."""
 
     @staticmethod
@@ -136,16 +130,6 @@ class Translator(GraphComponent):
     @staticmethod
     def required_packages() -> list[str]:
         return ["ctranslate2", "sentencepiece"]
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> Translator:
-        return cls(config)
 
     def __init__(
         self, config: dict[str, Any], service: TranslatorService | None = None
@@ -162,9 +146,7 @@ class Translator(GraphComponent):
                 ).supported
             check_engine_available(self.settings.engine)
         except ConfigError as exc:
-            raise TranslationConfigError(
-                exc.file, exc.key, exc.problem, exc.fix
-            ) from None
+            raise TranslationConfigError.wrapping(exc) from None
         self.native = frozenset(c.lower() for c in native)
         self.min_confidence = float(config[MIN_CONFIDENCE])
         self.service = service or translator_for(self.settings)
