@@ -5,8 +5,9 @@ few things the two databases spell differently (placeholders, column types, how 
 lists and booleans are stored, row locks), and two thin subclasses own the connection.
 Both pass the same contract tests (tests/bot/tickets/test_store_contract.py).
 
-Tables (plain SQL, versioned by ``MIGRATIONS``; a database from an older version is
-upgraded in place when opened, one from a newer version is refused):
+Tables (plain SQL, versioned by ``MIGRATIONS`` in bot/tickets/schema.py, with the
+dialects; a database from an older version is upgraded in place when opened, one from
+a newer version is refused):
 
 * ``tickets``: one row per ticket; ``number`` is never reused; ``dedupe_key`` is unique,
   so a retried escalation finds the ticket it already created.
@@ -40,7 +41,6 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from string import Template
 from types import TracebackType
 from typing import Any, Protocol, cast, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
@@ -61,30 +61,24 @@ from bot.tickets.model import (
     format_ref,
 )
 from bot.tickets.payload import build_payload, idempotency_key
+from bot.tickets.schema import (
+    EVENT_COLUMNS,
+    MIGRATIONS,
+    OUTBOX_COLUMNS,
+    POSTGRES,
+    SCHEMA_VERSION,
+    SQLITE,
+    TICKET_COLUMNS,
+    TURN_COLUMNS,
+    Dialect,
+)
 
 Clock = Callable[[], datetime]
 
-#: Bumped when the schema changes (see MIGRATIONS).
-SCHEMA_VERSION = 2
 DEFAULT_LIST_LIMIT = 50
 #: Tickets loaded per query when transcripts are attached (keeps IN lists short).
 _CHUNK = 500
 
-_TICKET_COLUMNS = (
-    "number", "created_at", "updated_at", "status", "conversation_id", "channel",
-    "customer_id", "language", "reason", "queue", "priority", "after_hours",
-    "promised_reply_at", "tags", "summary", "dedupe_key", "assignee", "csat",
-    "first_response_at", "resolved_at",
-)
-_TURN_COLUMNS = (
-    "ticket_number", "seq", "at", "speaker", "text", "language", "translation",
-    "intent", "confidence", "kb_articles", "message_id", "channel",
-)
-_EVENT_COLUMNS = ("ticket_number", "seq", "at", "kind", "actor", "data")
-_OUTBOX_COLUMNS = (
-    "id", "idempotency_key", "ticket_number", "event_seq", "created_at", "payload",
-    "attempts", "next_attempt_at", "delivered_at", "dead_at", "last_error",
-)
 _DRAFT_FIELDS = tuple(f.name for f in fields(TicketDraft))
 
 
@@ -245,178 +239,6 @@ class TicketStore(Protocol):
         ...
 
 
-# ---------------------------------------------------------------------- dialects
-
-
-def _sqlite_time(value: datetime) -> str:
-    # Fixed width, UTC: sorts as text and round-trips with fromisoformat.
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-
-
-def _sqlite_parse_time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc)
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """What differs between the databases; every query is written once, with ``?``."""
-
-    name: str
-    placeholder: str
-    #: Column types substituted into MIGRATIONS (``$ts``, ``$pk`` …).
-    types: Mapping[str, str]
-    encode_time: Callable[[datetime], Any]
-    decode_time: Callable[[Any], datetime]
-    encode_list: Callable[[Sequence[str]], Any]
-    decode_list: Callable[[Any], Sequence[str]]
-    encode_bool: Callable[[bool], Any]
-    #: Appended to a SELECT that must lock the row until commit.
-    lock_rows: str
-    #: Appended to the outbox claim so that parallel workers skip each other's rows.
-    skip_locked: str
-
-    def sql(self, text: str) -> str:
-        """``text`` with ``?`` placeholders in this dialect's style."""
-        return text if self.placeholder == "?" else text.replace("?", self.placeholder)
-
-    def ddl(self, template: str) -> builtins.list[str]:
-        """The statements of a migration template, with this dialect's types."""
-        text = Template(template).substitute(self.types)
-        return [s.strip() for s in text.split(";") if s.strip()]
-
-    def time_opt(self, value: datetime | None) -> Any:
-        return None if value is None else self.encode_time(value)
-
-    def time_or_none(self, value: Any) -> datetime | None:
-        return None if value is None else self.decode_time(value)
-
-
-SQLITE = Dialect(
-    name="sqlite",
-    placeholder="?",
-    types={
-        "pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "bigint": "INTEGER",
-        "ts": "TEXT", "bool": "INTEGER", "real": "REAL",
-        "list": "TEXT NOT NULL DEFAULT '[]'",
-    },
-    encode_time=_sqlite_time,
-    decode_time=_sqlite_parse_time,
-    encode_list=lambda items: json.dumps(list(items), ensure_ascii=False),
-    decode_list=lambda raw: json.loads(raw) if raw else [],
-    encode_bool=int,
-    lock_rows="",  # BEGIN IMMEDIATE already holds the database's one write lock
-    skip_locked="",
-)
-
-POSTGRES = Dialect(
-    name="postgresql",
-    placeholder="%s",
-    types={
-        "pk": "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
-        "bigint": "BIGINT", "ts": "TIMESTAMPTZ", "bool": "BOOLEAN",
-        "real": "DOUBLE PRECISION", "list": "TEXT[] NOT NULL DEFAULT '{}'",
-    },
-    encode_time=lambda value: value,
-    decode_time=_as_utc,
-    encode_list=list,
-    decode_list=lambda raw: raw or [],
-    encode_bool=bool,
-    lock_rows=" FOR UPDATE",
-    skip_locked=" FOR UPDATE SKIP LOCKED",
-)
-
-#: (version, DDL template). A database at version N gets every migration above N, in
-#: one transaction, when it is opened.
-MIGRATIONS: tuple[tuple[int, str], ...] = (
-    (1, """
-CREATE TABLE IF NOT EXISTS tickets (
-    number            $pk,
-    created_at        $ts NOT NULL,
-    updated_at        $ts NOT NULL,
-    status            TEXT NOT NULL
-                      CHECK (status IN ('new', 'open', 'pending', 'resolved')),
-    conversation_id   TEXT NOT NULL,
-    channel           TEXT NOT NULL,
-    customer_id       TEXT NOT NULL,
-    language          TEXT NOT NULL,
-    reason            TEXT NOT NULL,
-    queue             TEXT NOT NULL,
-    priority          TEXT NOT NULL,
-    after_hours       $bool NOT NULL,
-    promised_reply_at $ts,
-    tags              $list,
-    summary           TEXT NOT NULL DEFAULT '',
-    dedupe_key        TEXT UNIQUE
-);
-CREATE TABLE IF NOT EXISTS ticket_turns (
-    ticket_number $bigint NOT NULL REFERENCES tickets (number) ON DELETE CASCADE,
-    seq           INTEGER NOT NULL,
-    at            $ts NOT NULL,
-    speaker       TEXT NOT NULL,
-    text          TEXT NOT NULL,
-    language      TEXT,
-    translation   TEXT,
-    intent        TEXT,
-    confidence    $real,
-    kb_articles   $list,
-    message_id    TEXT,
-    channel       TEXT,
-    PRIMARY KEY (ticket_number, seq)
-);
-CREATE INDEX IF NOT EXISTS tickets_status ON tickets (status);
-CREATE INDEX IF NOT EXISTS tickets_queue ON tickets (queue);
-CREATE INDEX IF NOT EXISTS tickets_language ON tickets (language);
-CREATE INDEX IF NOT EXISTS tickets_conversation ON tickets (conversation_id)
-"""),
-    (2, """
-ALTER TABLE tickets ADD COLUMN assignee TEXT;
-ALTER TABLE tickets ADD COLUMN csat INTEGER CHECK (csat BETWEEN 1 AND 5);
-ALTER TABLE tickets ADD COLUMN first_response_at $ts;
-ALTER TABLE tickets ADD COLUMN resolved_at $ts;
-CREATE INDEX IF NOT EXISTS tickets_customer ON tickets (customer_id, created_at);
-CREATE INDEX IF NOT EXISTS tickets_assignee ON tickets (assignee);
-CREATE TABLE IF NOT EXISTS ticket_events (
-    ticket_number $bigint NOT NULL REFERENCES tickets (number) ON DELETE CASCADE,
-    seq           INTEGER NOT NULL,
-    at            $ts NOT NULL,
-    kind          TEXT NOT NULL,
-    actor         TEXT NOT NULL,
-    data          TEXT NOT NULL DEFAULT '{}',
-    PRIMARY KEY (ticket_number, seq)
-);
-CREATE INDEX IF NOT EXISTS ticket_events_at ON ticket_events (at);
-CREATE TABLE IF NOT EXISTS ticket_outbox (
-    id              $pk,
-    idempotency_key TEXT NOT NULL UNIQUE,
-    ticket_number   $bigint NOT NULL REFERENCES tickets (number) ON DELETE CASCADE,
-    event_seq       INTEGER NOT NULL,
-    created_at      $ts NOT NULL,
-    payload         TEXT NOT NULL,
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at $ts NOT NULL,
-    delivered_at    $ts,
-    dead_at         $ts,
-    last_error      TEXT
-);
-CREATE INDEX IF NOT EXISTS ticket_outbox_due
-    ON ticket_outbox (delivered_at, dead_at, next_attempt_at);
-CREATE INDEX IF NOT EXISTS ticket_outbox_ticket ON ticket_outbox (ticket_number, id);
--- Tickets from version 1 get the history they would have had: their creation.
-INSERT INTO ticket_events (ticket_number, seq, at, kind, actor, data)
-    SELECT number, 1, created_at, 'created', 'bot', '{"migrated": true}' FROM tickets;
-UPDATE tickets SET resolved_at = updated_at WHERE status = 'resolved'
-"""),
-)
-assert MIGRATIONS[-1][0] == SCHEMA_VERSION
-
-
 # ---------------------------------------------------------------------- helpers
 
 
@@ -560,13 +382,13 @@ class SQLTicketStore:
     def _ticket_row(self, tx: _Tx, number: int) -> dict[str, Any]:
         """The ticket's row, locked for the rest of the transaction (PostgreSQL)."""
         row = tx.one(
-            f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets WHERE number = ?"
+            f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets WHERE number = ?"
             + self.dialect.lock_rows,
             (number,),
         )
         if row is None:
             raise TicketNotFoundError(self.database, number)
-        return dict(zip(_TICKET_COLUMNS, row, strict=True))
+        return dict(zip(TICKET_COLUMNS, row, strict=True))
 
     def _record(
         self, tx: _Tx, number: int, kind: EventKind, actor: str,
@@ -582,8 +404,8 @@ class SQLTicketStore:
             data=dict(data),
         )
         tx.run(
-            f"INSERT INTO ticket_events ({', '.join(_EVENT_COLUMNS)}) "
-            f"VALUES ({_marks(len(_EVENT_COLUMNS))})",
+            f"INSERT INTO ticket_events ({', '.join(EVENT_COLUMNS)}) "
+            f"VALUES ({_marks(len(EVENT_COLUMNS))})",
             (
                 number, event.seq, self.dialect.encode_time(at), kind, actor,
                 json.dumps(event.data, ensure_ascii=False, sort_keys=True),
@@ -618,7 +440,7 @@ class SQLTicketStore:
         t = d.encode_time(created_at)
         with self._transaction(write=True) as tx:
             row = tx.one(
-                f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS[1:16])}) "
+                f"INSERT INTO tickets ({', '.join(TICKET_COLUMNS[1:16])}) "
                 f"VALUES ({_marks(15)}) "
                 "ON CONFLICT (dedupe_key) DO NOTHING RETURNING number",
                 (
@@ -709,7 +531,7 @@ class SQLTicketStore:
             where.append("created_at < ?")
             params.append(d.encode_time(self._now(created_before)))
         sql = (
-            f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets "
+            f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets "
             f"WHERE {' AND '.join(where) or '1 = 1'} ORDER BY number DESC"
         )
         checked = _check_limit(limit)
@@ -718,7 +540,7 @@ class SQLTicketStore:
             params.append(checked)
         with self._transaction(write=False) as tx:
             rows = [
-                dict(zip(_TICKET_COLUMNS, r, strict=True)) for r in tx.all(sql, params)
+                dict(zip(TICKET_COLUMNS, r, strict=True)) for r in tx.all(sql, params)
             ]
             numbers = [int(r["number"]) for r in rows]
             turns = self._turns(tx, numbers) if transcripts else {}
@@ -864,7 +686,7 @@ class SQLTicketStore:
             if tx.one("SELECT 1 FROM tickets WHERE number = ?", (number,)) is None:
                 raise TicketNotFoundError(self.database, number)
             rows = tx.all(
-                f"SELECT {', '.join(_EVENT_COLUMNS)} FROM ticket_events "
+                f"SELECT {', '.join(EVENT_COLUMNS)} FROM ticket_events "
                 "WHERE ticket_number = ? ORDER BY seq",
                 (number,),
             )
@@ -882,7 +704,7 @@ class SQLTicketStore:
             params.extend(kinds)
         with self._transaction(write=False) as tx:
             rows = tx.all(
-                f"SELECT {', '.join(_EVENT_COLUMNS)} FROM ticket_events "
+                f"SELECT {', '.join(EVENT_COLUMNS)} FROM ticket_events "
                 f"WHERE {' AND '.join(where)} ORDER BY at, ticket_number, seq",
                 params,
             )
@@ -901,7 +723,7 @@ class SQLTicketStore:
         d = self.dialect
         with self._transaction(write=True) as tx:
             rows = tx.all(
-                f"SELECT {', '.join(_OUTBOX_COLUMNS)} FROM ticket_outbox o "
+                f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM ticket_outbox o "
                 "WHERE delivered_at IS NULL AND dead_at IS NULL "
                 "AND next_attempt_at <= ? AND NOT EXISTS ("
                 " SELECT 1 FROM ticket_outbox p WHERE p.ticket_number = o.ticket_number"
@@ -988,7 +810,7 @@ class SQLTicketStore:
         if state not in conditions:
             raise ValueError(f"state must be pending, delivered or dead, got {state!r}")
         sql = (
-            f"SELECT {', '.join(_OUTBOX_COLUMNS)} FROM ticket_outbox "
+            f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM ticket_outbox "
             f"WHERE {conditions[state]} ORDER BY id"
         )
         params: builtins.list[Any] = []
@@ -1051,8 +873,8 @@ class SQLTicketStore:
     ) -> None:
         d = self.dialect
         tx.many(
-            f"INSERT INTO ticket_turns ({', '.join(_TURN_COLUMNS)}) "
-            f"VALUES ({_marks(len(_TURN_COLUMNS))})",
+            f"INSERT INTO ticket_turns ({', '.join(TURN_COLUMNS)}) "
+            f"VALUES ({_marks(len(TURN_COLUMNS))})",
             [
                 (
                     number, first_seq + i, d.encode_time(t.at), t.speaker, t.text,
@@ -1069,12 +891,12 @@ class SQLTicketStore:
         for start in range(0, len(numbers), _CHUNK):
             chunk = numbers[start:start + _CHUNK]
             for row in tx.all(
-                f"SELECT {', '.join(_TURN_COLUMNS)} FROM ticket_turns "
+                f"SELECT {', '.join(TURN_COLUMNS)} FROM ticket_turns "
                 f"WHERE ticket_number IN ({_marks(len(chunk))}) "
                 "ORDER BY ticket_number, seq",
                 chunk,
             ):
-                r = dict(zip(_TURN_COLUMNS, row, strict=True))
+                r = dict(zip(TURN_COLUMNS, row, strict=True))
                 out[int(r["ticket_number"])].append(Turn(
                     at=d.decode_time(r["at"]), speaker=cast(Speaker, r["speaker"]),
                     text=r["text"], language=r["language"],
@@ -1091,12 +913,12 @@ class SQLTicketStore:
         if not numbers:
             return []
         rows = tx.all(
-            f"SELECT {', '.join(_TICKET_COLUMNS)} FROM tickets "
+            f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets "
             f"WHERE number IN ({_marks(len(numbers))})",
             builtins.list(numbers),
         )
         by_number = {
-            int(r[0]): dict(zip(_TICKET_COLUMNS, r, strict=True)) for r in rows
+            int(r[0]): dict(zip(TICKET_COLUMNS, r, strict=True)) for r in rows
         }
         turns = self._turns(tx, builtins.list(by_number)) if transcripts else {}
         return [
@@ -1124,7 +946,7 @@ class SQLTicketStore:
         )
 
     def _event(self, row: Sequence[Any]) -> TicketEvent:
-        r = dict(zip(_EVENT_COLUMNS, row, strict=True))
+        r = dict(zip(EVENT_COLUMNS, row, strict=True))
         return TicketEvent(
             number=int(r["ticket_number"]), seq=int(r["seq"]),
             at=self.dialect.decode_time(r["at"]), kind=r["kind"], actor=r["actor"],
@@ -1132,7 +954,7 @@ class SQLTicketStore:
         )
 
     def _outbox_item(self, row: Sequence[Any]) -> OutboxItem:
-        r = dict(zip(_OUTBOX_COLUMNS, row, strict=True))
+        r = dict(zip(OUTBOX_COLUMNS, row, strict=True))
         d = self.dialect
         return OutboxItem(
             id=int(r["id"]), idempotency_key=r["idempotency_key"],
