@@ -21,10 +21,9 @@ from bot.translate import (
     OUTBOUND,
     TranslationSettings,
     Translator,
+    apology_due,
     flag_in_bot_events,
-    language_fallback_needed,
     notice_for,
-    servable,
     translator_for,
 )
 from kb_index.articles import Article
@@ -55,14 +54,13 @@ def get_translator() -> Translator:
 def language_apology_due(tracker: Tracker) -> bool:
     """Whether the customer still has to hear that we answer in the default language."""
     langs = get_services().languages
-    detected = tracker.get_slot("detected_language")
-    return language_fallback_needed(
-        tracker.get_slot("language") or langs.default,
-        detected if isinstance(detected, str) else None,
+    return apology_due(
+        tracker.get_slot("language"),
+        tracker.get_slot("detected_language"),
+        tracker.events,
         native=langs.supported,
         default=langs.default,
-        can_serve=servable(detected, langs.supported, get_translator()),
-        already_said=flag_in_bot_events(tracker.events, LANGUAGE_FALLBACK),
+        translator=get_translator(),
     )
 
 

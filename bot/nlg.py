@@ -50,10 +50,9 @@ from bot.translate import (
     Translation,
     TranslationSettings,
     Translator,
+    apology_due,
     flag_in_bot_events,
-    language_fallback_needed,
     notice_for,
-    servable,
     translator_for,
 )
 
@@ -99,14 +98,13 @@ class TranslatingNLG(TemplatedNaturalLanguageGenerator):
     def _apology_due(
         self, tracker: DialogueStateTracker, slots: Mapping[str, Any]
     ) -> bool:
-        detected = slots.get(DETECTED_SLOT)
-        return language_fallback_needed(
-            slots.get(LANGUAGE_SLOT) or self.languages.default,
-            detected if isinstance(detected, str) else None,
+        return apology_due(
+            slots.get(LANGUAGE_SLOT),
+            slots.get(DETECTED_SLOT),
+            tracker.events,
             native=self.languages.supported,
             default=self.languages.default,
-            can_serve=servable(detected, self.languages.supported, self.translator),
-            already_said=flag_in_bot_events(tracker.events, LANGUAGE_FALLBACK),
+            translator=self.translator,
         )
 
     # ---------------------------------------------------------------- generation

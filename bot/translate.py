@@ -459,13 +459,29 @@ def _decode_pieces(processor: Any, pieces: list[str], target_prefix: str) -> str
     return value
 
 
+def _load_ctranslate2(info: PackageInfo, threads: int) -> Any:
+    """The package's CTranslate2 model on the CPU, ``threads`` cores per translation.
+
+    Both engines load it here with the same settings: they must give the same output
+    for the same package (see the module doc), whichever process runs them.
+    """
+    import ctranslate2
+
+    return ctranslate2.Translator(
+        str(info.path / MODEL_DIR),
+        device="cpu",
+        inter_threads=1,
+        intra_threads=threads,
+        compute_type="auto",
+    )
+
+
 class CTranslate2Engine:
     """A package run by CTranslate2 + SentencePiece directly (both processes)."""
 
     name = "ctranslate2"
 
     def __init__(self, info: PackageInfo, *, threads: int = 1) -> None:
-        import ctranslate2
         import sentencepiece
 
         self.info = info
@@ -473,13 +489,7 @@ class CTranslate2Engine:
         self.spm = sentencepiece.SentencePieceProcessor(
             model_file=str(info.path / SPM_FILE)
         )
-        self.model = ctranslate2.Translator(
-            str(info.path / MODEL_DIR),
-            device="cpu",
-            inter_threads=1,
-            intra_threads=threads,
-            compute_type="auto",
-        )
+        self.model = _load_ctranslate2(info, threads)
 
     def translate_paragraphs(self, paragraphs: Sequence[str]) -> list[str]:
         sentences = [split_sentences(p) for p in paragraphs]
@@ -532,7 +542,6 @@ class ArgosEngine:
     name = "argostranslate"
 
     def __init__(self, info: PackageInfo, *, threads: int = 1) -> None:
-        import ctranslate2
         from argostranslate import package as argos_package
         from argostranslate import translate as argos_translate
 
@@ -540,13 +549,7 @@ class ArgosEngine:
         self._apply = argos_translate.apply_packaged_translation
         self.pkg = argos_package.Package(info.path)
         self.splitter = _OwnSplitter(self.pkg)
-        self.model = ctranslate2.Translator(
-            str(info.path / MODEL_DIR),
-            device="cpu",
-            inter_threads=1,
-            intra_threads=threads,
-            compute_type="auto",
-        )
+        self.model = _load_ctranslate2(info, threads)
 
     def translate_paragraphs(self, paragraphs: Sequence[str]) -> list[str]:
         out = []
@@ -996,6 +999,34 @@ def language_fallback_needed(
         and detected not in set(native)
         and not can_serve
         and not already_said
+    )
+
+
+def apology_due(
+    served: Any,
+    detected: Any,
+    events: Iterable[Any],
+    *,
+    native: Iterable[str],
+    default: str,
+    translator: Translator | None,
+) -> bool:
+    """Whether a conversation still has to hear that we answer in ``default``.
+
+    :func:`language_fallback_needed` fed from a conversation: its ``language`` and
+    ``detected_language`` slots (``served``, ``detected``) and its events so far. The
+    NLG server (bot.nlg) and the action server (actions.common) both ask this, so they
+    apologise at the same moment and only once between them.
+    """
+    detected = detected if isinstance(detected, str) else None
+    native = tuple(native)
+    return language_fallback_needed(
+        served or default,
+        detected,
+        native=native,
+        default=default,
+        can_serve=servable(detected, native, translator),
+        already_said=flag_in_bot_events(events, LANGUAGE_FALLBACK),
     )
 
 
