@@ -38,6 +38,7 @@ from bot.inbox import auth
 from bot.inbox.config import Agent, InboxSettings
 from bot.inbox.service import Inbox, InboxError
 from bot.inbox.translation import NoTranslation, Translator
+from bot.tickets.metrics import format_duration
 from bot.tickets.model import PRIORITIES, STATUSES, Ticket, Turn, parse_ref
 
 logger = logging.getLogger(__name__)
@@ -541,15 +542,8 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
 
 
 def _duration(seconds: float | None) -> str:
-    """``95`` -> ``"2 min"``, ``7200`` -> ``"2.0 h"``; None -> ``"–"``."""
-    if seconds is None:
-        return "–"
-    minutes = seconds / 60
-    if minutes < 60:
-        return f"{minutes:.0f} min"
-    if minutes < 48 * 60:
-        return f"{minutes / 60:.1f} h"
-    return f"{minutes / 1440:.1f} d"
+    """The report's durations, with an en dash for "no value" in the HTML pages."""
+    return format_duration(seconds, missing="–")
 
 
 def _pattern(queue: str) -> bool:

@@ -150,9 +150,15 @@ def store_report(
 # ------------------------------------------------------------------ text
 
 
-def _duration(seconds: float | None) -> str:
+def format_duration(seconds: float | None, missing: str = "-") -> str:
+    """``95`` -> ``"2 min"``, ``7200`` -> ``"2.0 h"``, ``None`` -> ``missing``.
+
+    Minutes up to an hour, hours up to two days, then days: the units agents and team
+    leads read durations in. The report (plain text) and the inbox (HTML, where it
+    passes an en dash for "no value") share it so their numbers read alike.
+    """
     if seconds is None:
-        return "-"
+        return missing
     minutes = seconds / 60
     if minutes < 60:
         return f"{minutes:.0f} min"
@@ -165,8 +171,8 @@ def _row(label: str, m: dict[str, Any]) -> list[str]:
     fr, res, csat = m["first_response"], m["resolution"], m["csat"]
     return [
         label, str(m["tickets"]), str(m["open"]), str(m["after_hours"]),
-        _duration(fr["median_seconds"]), _duration(fr["p90_seconds"]),
-        _duration(res["median_seconds"]), _duration(res["p90_seconds"]),
+        format_duration(fr["median_seconds"]), format_duration(fr["p90_seconds"]),
+        format_duration(res["median_seconds"]), format_duration(res["p90_seconds"]),
         f"{csat['average']:.2f} ({csat['count']})" if csat["count"] else "-",
     ]
 
