@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from bot.tickets.metrics import compute_report, group_metrics, percentile, store_report
+from bot.tickets.metrics import (
+    compute_report,
+    format_duration,
+    group_metrics,
+    percentile,
+    store_report,
+)
 from bot.tickets.model import Ticket, Turn
 from bot.tickets.report_cli import count_conversations, parse_when
 from bot.tickets.store import SQLiteTicketStore
@@ -188,3 +194,17 @@ def test_report_command(tmp_path: Path) -> None:
     assert report["by_language"]["en"]["reasons"]["complaint"]["count"] == 1
     bad = run_report(settings, "--since", "yesterday-ish")
     assert bad.returncode == 2 and "7d" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(95, "2 min"), (59 * 60, "59 min"), (7200, "2.0 h"), (47 * 3600, "47.0 h"),
+     (3 * 86400, "3.0 d"), (None, "-")],
+)
+def test_durations_read_in_minutes_then_hours_then_days(seconds: float | None, text: str):
+    assert format_duration(seconds) == text
+
+
+def test_a_missing_duration_shows_what_the_caller_asks_for() -> None:
+    assert format_duration(None, missing="–") == "–"
+    assert format_duration(60, missing="–") == "1 min"
