@@ -13,15 +13,18 @@ webhook therefore
    at the next start (:meth:`ChannelStore.pending`), so nothing accepted is lost.
 
 Replies carry a key derived from the inbound message id and their position in the
-turn; :meth:`ChannelStore.was_sent`/:meth:`mark_sent` make a re-processed turn skip
-the replies the customer already has. Button payloads longer than a platform allows
-(Telegram's callback data: 64 bytes) are kept here under a short key
-(:meth:`short_payload`), so buttons keep working across restarts.
+turn; :class:`Replies` (on :meth:`ChannelStore.was_sent`/:meth:`mark_sent`) makes a
+re-processed turn skip the replies the customer already has. Button payloads longer
+than a platform allows (Telegram's callback data: 64 bytes) are kept here under a short
+key (:meth:`short_payload`), so buttons keep working across restarts.
 
 One small file per channel (``state_db`` in credentials.yml, default
 ``var/<channel>.sqlite3``).
 Every call is a single indexed statement of well under a millisecond, so it runs on the
 event loop directly; SQLite's own locking makes it safe across processes too.
+
+:func:`worker_blueprint` is the part every durable webhook shares: the Worker tied to the
+server's start and stop, and the health route; each channel adds its own webhook route.
 """
 
 from __future__ import annotations
@@ -34,9 +37,14 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from rasa.core.channels.channel import OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +182,46 @@ class ChannelStore:
                 self._db = None
 
 
+class Replies:
+    """Numbers the replies of one turn and sends each of them at most once.
+
+    The n-th reply of the turn that answers inbound message ``prefix`` has the key
+    ``<prefix>:<n>``. A turn processed again after a crash replies in the same order, so
+    it produces the same keys and skips what the customer already received. Telegram and
+    WhatsApp differ only in how one reply is delivered, which the caller passes in.
+
+    Args:
+        store: where sent replies are recorded (None: no de-duplication).
+        prefix: the inbound message's id (None: no keys, no de-duplication).
+        channel: the channel's name, for the log.
+    """
+
+    def __init__(
+        self, store: ChannelStore | None, prefix: str | None, channel: str
+    ) -> None:
+        self.store = store
+        self.prefix = prefix
+        self.channel = channel
+        self._count = 0
+
+    async def send(self, deliver: Callable[[str | None], Awaitable[str | None]]) -> None:
+        """Deliver the turn's next reply unless it was sent before.
+
+        ``deliver(key)`` sends it and returns the platform's id for it, or None when the
+        platform refused it (nothing is recorded, so it counts as not sent).
+        """
+        self._count += 1
+        key = f"{self.prefix}:{self._count}" if self.prefix else None
+        if key and self.store is not None and self.store.was_sent(key):
+            logger.info(
+                "%s: reply %s was already sent; not sending it again", self.channel, key
+            )
+            return
+        platform_id = await deliver(key)
+        if key and self.store is not None and platform_id is not None:
+            self.store.mark_sent(key, platform_id)
+
+
 Process = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
@@ -248,3 +296,83 @@ class Worker:
         _, unfinished = await asyncio.wait(set(self._tasks), timeout=timeout)
         for task in unfinished:
             task.cancel()
+
+
+def inbound_item(
+    channel: str,
+    platform_sender: Any,
+    text: str,
+    message_id: str,
+    metadata: dict[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:
+    """A parsed platform message as :meth:`ChannelStore.accept` stores it.
+
+    The sender id is ``<channel>:<platform sender>`` so that conversations of different
+    channels never collide; :func:`user_message` turns the item into Rasa's message.
+    ``extra`` keys travel with the item for the channel's own processing.
+    """
+    return {
+        "sender": f"{channel}:{platform_sender}",
+        "text": text,
+        "message_id": message_id,
+        "metadata": metadata,
+        **extra,
+    }
+
+
+def user_message(
+    item: Mapping[str, Any], output: OutputChannel, channel: str
+) -> UserMessage:
+    """The Rasa message for an accepted item ``{sender, text, message_id, metadata}``.
+
+    Items are stored as JSON by :meth:`ChannelStore.accept` and read back after a
+    restart, so every channel must turn them into Rasa messages in this one way.
+    """
+    return UserMessage(
+        item["text"],
+        output,
+        item["sender"],
+        input_channel=channel,
+        message_id=item["message_id"],
+        metadata=item["metadata"],
+    )
+
+
+def worker_blueprint(
+    channel: str,
+    store: ChannelStore,
+    process: Process,
+    *,
+    enabled: Callable[[], bool],
+    close_client: Callable[[], Awaitable[None]],
+) -> tuple[Blueprint, Worker]:
+    """A channel's webhook blueprint whose :class:`Worker` lives as long as the server.
+
+    After the server starts, messages an earlier run accepted but did not finish are
+    processed (only when ``enabled()``: a disabled channel has nobody to answer them).
+    Before it stops, running turns get 10 seconds (what does not finish stays pending
+    for the next start), then the platform client and the store are closed. ``GET /``
+    says whether the channel is configured. The caller adds its webhook route and
+    submits accepted messages to the returned worker.
+    """
+    # Rasa registers it under /webhooks/<name> (InputChannel.url_prefix) whatever it says.
+    bp = Blueprint(f"{channel}_webhook", f"/webhooks/{channel}")
+    worker = Worker(store, process, channel)
+
+    @bp.listener("after_server_start")
+    async def resume(app: Any, loop: Any) -> None:
+        if enabled():
+            worker.resume_pending()
+
+    @bp.listener("before_server_stop")
+    async def stop(app: Any, loop: Any) -> None:
+        await worker.drain(timeout=10.0)
+        await close_client()
+        store.close()
+
+    @bp.route("/", methods=["GET"])
+    async def health(_: Request) -> HTTPResponse:
+        return response.json({"status": "ok" if enabled() else "disabled"})
+
+    return bp, worker

@@ -69,7 +69,14 @@ from telegram.error import (
 )
 
 from connectors.credentials import ChannelCredentials, Secret
-from connectors.durable import ChannelStore, Worker
+from connectors.durable import (
+    ChannelStore,
+    Replies,
+    inbound_item,
+    user_message,
+    worker_blueprint,
+)
+from connectors.webhook import json_body, json_error
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -160,13 +167,14 @@ def parse_update(
             payload = _button_title(query.message, query.data) or query.data
         metadata.update(content_type="button", chat_id=chat_id)
         _add_hint(metadata, query.from_user.language_code)
-        return {
-            "sender": f"{CHANNEL}:{chat_id}",
-            "text": payload,
-            "message_id": str(query.id),
-            "metadata": metadata,
-            "callback_query_id": query.id,
-        }
+        return inbound_item(
+            CHANNEL,
+            chat_id,
+            payload,
+            str(query.id),
+            metadata,
+            callback_query_id=query.id,
+        )
     message = update.message or update.edited_message
     if message is None:
         return None
@@ -188,12 +196,9 @@ def parse_update(
         metadata["edited"] = True
     if message.from_user is not None:
         _add_hint(metadata, message.from_user.language_code)
-    return {
-        "sender": f"{CHANNEL}:{message.chat.id}",
-        "text": text,
-        "message_id": str(message.message_id),
-        "metadata": metadata,
-    }
+    return inbound_item(
+        CHANNEL, message.chat.id, text, str(message.message_id), metadata
+    )
 
 
 def _add_hint(metadata: dict[str, Any], language_code: str | None) -> None:
@@ -360,19 +365,14 @@ class TelegramOutput(OutputChannel):
         self.client = client
         self.store = store
         self.reply_prefix = reply_prefix
-        self._count = 0
+        self._replies = Replies(store, reply_prefix, CHANNEL)
 
     async def _send(self, what: str, fn: Callable[[Bot], Awaitable[Message]]) -> None:
-        self._count += 1
-        key = f"{self.reply_prefix}:{self._count}" if self.reply_prefix else None
-        if key and self.store and self.store.was_sent(key):
-            logger.info(
-                "telegram: reply %s was already sent; not sending it again", key
-            )
-            return
-        sent = await self.client.call(what, fn)
-        if key and self.store and sent is not None:
-            self.store.mark_sent(key, str(sent.message_id))
+        async def deliver(key: str | None) -> str | None:
+            sent = await self.client.call(what, fn)
+            return None if sent is None else str(sent.message_id)
+
+        await self._replies.send(deliver)
 
     async def send_text_message(
         self, recipient_id: str, text: str, **kwargs: Any
@@ -439,10 +439,6 @@ def compact_payload(payload: str) -> str:
 # --------------------------------------------------------------------------- channel
 
 
-def _error(status: int, reason: str) -> HTTPResponse:
-    return response.json({"error": reason}, status=status)
-
-
 class TelegramInput(InputChannel):
     """``connectors.telegram.TelegramInput`` in credentials.yml (see the module doc)."""
 
@@ -501,8 +497,6 @@ class TelegramInput(InputChannel):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        bp = Blueprint("telegram_webhook", __name__)
-
         async def process(update_id: str, item: dict[str, Any]) -> None:
             query_id = item.get("callback_query_id")
             if query_id:
@@ -511,62 +505,40 @@ class TelegramInput(InputChannel):
                     lambda bot: bot.answer_callback_query(callback_query_id=query_id),
                 )
             output = TelegramOutput(self.client, self.store, reply_prefix=update_id)
-            await on_new_message(
-                UserMessage(
-                    item["text"],
-                    output,
-                    item["sender"],
-                    input_channel=CHANNEL,
-                    message_id=item["message_id"],
-                    metadata=item["metadata"],
-                )
-            )
+            await on_new_message(user_message(item, output, CHANNEL))
 
-        worker = Worker(self.store, process, CHANNEL)
-
-        @bp.listener("after_server_start")
-        async def resume(app: Any, loop: Any) -> None:
-            if self.enabled:
-                worker.resume_pending()
-
-        @bp.listener("before_server_stop")
-        async def stop(app: Any, loop: Any) -> None:
-            await worker.drain(timeout=10.0)
-            await self.client.shutdown()
-            self.store.close()
-
-        @bp.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok" if self.enabled else "disabled"})
+        bp, worker = worker_blueprint(
+            CHANNEL,
+            self.store,
+            process,
+            enabled=lambda: self.enabled,
+            close_client=self.client.shutdown,
+        )
 
         @bp.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             if not self.enabled:
-                return _error(
+                return json_error(
                     503,
                     "the telegram channel is not configured: set "
                     + " and ".join(SECRETS.values()),
                 )
             if len(request.body or b"") > MAX_BODY_BYTES:
-                return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+                return json_error(413, f"body larger than {MAX_BODY_BYTES} bytes")
             if not self.secret_token.matches(request.headers.get(SECRET_HEADER)):
-                return _error(403, f"missing or wrong {SECRET_HEADER}")
-            content_type = (request.content_type or "").split(";")[0].strip().lower()
-            if content_type != "application/json":
-                return _error(415, "send the update as application/json")
-            try:
-                data = json.loads(request.body)
-            except ValueError:
-                return _error(400, "body is not valid JSON")
+                return json_error(403, f"missing or wrong {SECRET_HEADER}")
+            data = json_body(request, "update")
+            if isinstance(data, HTTPResponse):
+                return data
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-                return _error(
+                return json_error(
                     400, "body must be a Telegram Update object with an update_id"
                 )
             try:
                 update = Update.de_json(data, None)
                 item = parse_update(update, self.store)
             except Exception as exc:  # PTB raises KeyError/TypeError/... on bad shapes
-                return _error(400, f"not a valid Telegram Update: {type(exc).__name__}")
+                return json_error(400, f"not a valid Telegram Update: {type(exc).__name__}")
             if item is None:
                 return response.json({"status": "ignored"})
             update_id = str(update.update_id)

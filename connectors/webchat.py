@@ -53,6 +53,7 @@ from sanic.response import HTTPResponse
 from bot import clock
 from bot.hours import BusinessHours, format_opening
 from bot.settings import load_settings
+from connectors.webhook import json_error, sent_as_json
 
 logger = logging.getLogger(__name__)
 
@@ -85,40 +86,35 @@ class Inbound(NamedTuple):
     message_id: str | None
 
 
-def _error(status: int, reason: str) -> HTTPResponse:
-    return response.json({"error": reason}, status=status)
-
-
 def parse_body(request: Request) -> Inbound | HTTPResponse:
     """Validate a webhook body; returns the message or the error response."""
     if len(request.body or b"") > MAX_BODY_BYTES:
-        return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
-    content_type = (request.content_type or "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        return _error(415, "send the body as application/json")
+        return json_error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    if not sent_as_json(request):
+        return json_error(415, "send the body as application/json")
     try:
         body = request.json
     except Exception:  # sanic raises InvalidUsage with varying messages
-        return _error(400, "body is not valid JSON")
+        return json_error(400, "body is not valid JSON")
     if not isinstance(body, dict):
-        return _error(400, "body must be a JSON object")
+        return json_error(400, "body must be a JSON object")
     sender, text = body.get("sender"), body.get("message")
     if not isinstance(sender, str) or not _SENDER.match(sender):
-        return _error(400, f"'sender' must be {_SENDER_RULE}")
+        return json_error(400, f"'sender' must be {_SENDER_RULE}")
     if not isinstance(text, str) or not text.strip():
-        return _error(400, "'message' must be a non-empty string")
+        return json_error(400, "'message' must be a non-empty string")
     if len(text) > MAX_MESSAGE_CHARS:
-        return _error(413, f"'message' is longer than {MAX_MESSAGE_CHARS} characters")
+        return json_error(413, f"'message' is longer than {MAX_MESSAGE_CHARS} characters")
     message_id = body.get("message_id")
     if message_id is not None and (
         not isinstance(message_id, str) or not _MESSAGE_ID.match(message_id)
     ):
-        return _error(
+        return json_error(
             400, "'message_id' must be 8-64 characters of letters, digits, _-"
         )
     raw_meta = body.get("metadata") or {}
     if not isinstance(raw_meta, dict):
-        return _error(400, "'metadata' must be a JSON object")
+        return json_error(400, "'metadata' must be a JSON object")
     metadata: dict[str, Any] = {"channel": WebChatInput.name()}
     locale = raw_meta.get("locale")
     if isinstance(locale, str) and _LOCALE.match(locale):
@@ -211,7 +207,7 @@ def parse_since(raw: str | None) -> float | HTTPResponse | None:
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value < 0:
-        return _error(
+        return json_error(
             400, "'since' must be a unix timestamp in seconds, e.g. 1764061200.5"
         )
     return value
@@ -220,7 +216,7 @@ def parse_since(raw: str | None) -> float | HTTPResponse | None:
 def history_sender(raw: str | None) -> str | HTTPResponse:
     """The ``sender`` query value, only when token-shaped (see the module docstring)."""
     if not raw or not _SENDER.match(raw) or len(raw) < HISTORY_MIN_SENDER_CHARS:
-        return _error(
+        return json_error(
             400,
             "'sender' must be the conversation's random token: "
             f"{HISTORY_MIN_SENDER_CHARS}-128 characters of letters, digits, _.:@-",
@@ -328,7 +324,7 @@ class WebChatInput(InputChannel):
                 logger.exception(
                     "webchat: processing a message from %s failed", parsed.sender
                 )
-                return _error(500, "the message could not be processed; please retry")
+                return json_error(500, "the message could not be processed; please retry")
             return response.json(collector.messages)
 
         @bp.route("/history", methods=["GET"])
@@ -359,10 +355,10 @@ class WebChatInput(InputChannel):
         @bp.route("/status", methods=["GET"])
         async def status(request: Request) -> HTTPResponse:
             if self.hours is None:
-                return _error(404, "business hours are not configured for this channel")
+                return json_error(404, "business hours are not configured for this channel")
             language = request.args.get("language") or None
             if language is not None and not _LOCALE.match(language):
-                return _error(
+                return json_error(
                     400, "'language' must be a language code such as sl or ar-EG"
                 )
             return response.json(hours_status(self.hours, clock.now(), language))

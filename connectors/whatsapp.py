@@ -45,7 +45,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -60,7 +59,14 @@ from sanic.response import HTTPResponse
 
 from bot.language import LanguageDetector
 from connectors.credentials import ChannelCredentials, Secret
-from connectors.durable import ChannelStore, Worker
+from connectors.durable import (
+    ChannelStore,
+    Replies,
+    inbound_item,
+    user_message,
+    worker_blueprint,
+)
+from connectors.webhook import json_body, json_error
 
 logger = logging.getLogger(__name__)
 
@@ -228,14 +234,7 @@ def parse_notification(body: Any, expand: Expand | None = None) -> list[dict[str
                 context = message.get("context")
                 if isinstance(context, Mapping) and isinstance(context.get("id"), str):
                     metadata["reply_to"] = context["id"]
-                items.append(
-                    {
-                        "sender": f"{CHANNEL}:{sender}",
-                        "text": text,
-                        "message_id": wamid,
-                        "metadata": metadata,
-                    }
-                )
+                items.append(inbound_item(CHANNEL, sender, text, wamid, metadata))
     return items
 
 
@@ -467,21 +466,14 @@ class WhatsAppOutput(OutputChannel):
         self.client = client
         self.store = store
         self.reply_prefix = reply_prefix or f"out-{uuid.uuid4().hex}"
-        self._count = 0
+        self._replies = Replies(store, self.reply_prefix, CHANNEL)
 
     async def _post(self, body: dict[str, Any]) -> None:
-        self._count += 1
-        key = f"{self.reply_prefix}:{self._count}"
-        if self.store is not None and self.store.was_sent(key):
-            logger.info(
-                "whatsapp: reply %s was already sent; not sending it again", key
-            )
-            return
-        # Lets the status callbacks of this reply be matched to it.
-        body = {**body, "biz_opaque_callback_data": key}
-        wamid = await self.client.send(body)
-        if self.store is not None and wamid is not None:
-            self.store.mark_sent(key, wamid)
+        async def deliver(key: str | None) -> str | None:
+            # Lets the status callbacks of this reply be matched to it.
+            return await self.client.send({**body, "biz_opaque_callback_data": key})
+
+        await self._replies.send(deliver)
 
     async def send_text_message(
         self, recipient_id: str, text: str, **kwargs: Any
@@ -530,10 +522,6 @@ def list_label(text: str, language: str | None = None) -> str:
 
 
 # --------------------------------------------------------------------------- channel
-
-
-def _error(status: int, reason: str) -> HTTPResponse:
-    return response.json({"error": reason}, status=status)
 
 
 class WhatsAppInput(InputChannel):
@@ -589,7 +577,6 @@ class WhatsAppInput(InputChannel):
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        bp = Blueprint("whatsapp_webhook", __name__)
         not_configured = "the whatsapp channel is not configured: set " + ", ".join(
             SECRETS.values()
         )
@@ -597,71 +584,52 @@ class WhatsAppInput(InputChannel):
         async def process(wamid: str, item: dict[str, Any]) -> None:
             assert self.client is not None
             output = WhatsAppOutput(self.client, self.store, reply_prefix=wamid)
-            await on_new_message(
-                UserMessage(
-                    item["text"],
-                    output,
-                    item["sender"],
-                    input_channel=CHANNEL,
-                    message_id=item["message_id"],
-                    metadata=item["metadata"],
-                )
-            )
+            await on_new_message(user_message(item, output, CHANNEL))
 
-        worker = Worker(self.store, process, CHANNEL)
-
-        @bp.listener("after_server_start")
-        async def resume(app: Any, loop: Any) -> None:
-            if self.enabled:
-                worker.resume_pending()
-
-        @bp.listener("before_server_stop")
-        async def stop(app: Any, loop: Any) -> None:
-            await worker.drain(timeout=10.0)
+        async def close_client() -> None:
             if self.client is not None:
                 await self.client.close()
-            self.store.close()
 
-        @bp.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok" if self.enabled else "disabled"})
+        bp, worker = worker_blueprint(
+            CHANNEL,
+            self.store,
+            process,
+            enabled=lambda: self.enabled,
+            close_client=close_client,
+        )
 
         @bp.route("/webhook", methods=["GET"])
         async def verify(request: Request) -> HTTPResponse:
             if not self.enabled:
-                return _error(503, not_configured)
+                return json_error(503, not_configured)
             mode = request.args.get("hub.mode")
             token = request.args.get("hub.verify_token")
             challenge = request.args.get("hub.challenge")
             if mode != "subscribe" or not challenge:
-                return _error(403, "expected hub.mode=subscribe with a hub.challenge")
+                return json_error(403, "expected hub.mode=subscribe with a hub.challenge")
             if not self.verify_token.matches(token):
-                return _error(403, "hub.verify_token does not match")
+                return json_error(403, "hub.verify_token does not match")
             return response.text(challenge)
 
         @bp.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             if not self.enabled:
-                return _error(503, not_configured)
+                return json_error(503, not_configured)
             raw = request.body or b""
             if len(raw) > MAX_BODY_BYTES:
-                return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+                return json_error(413, f"body larger than {MAX_BODY_BYTES} bytes")
             header = request.headers.get(SIGNATURE_HEADER)
             if not header:
-                return _error(401, f"missing {SIGNATURE_HEADER}")
+                return json_error(401, f"missing {SIGNATURE_HEADER}")
             if not signature_ok(self.app_secret, raw, header):
-                return _error(403, f"{SIGNATURE_HEADER} does not match the body")
-            content_type = (request.content_type or "").split(";")[0].strip().lower()
-            if content_type != "application/json":
-                return _error(415, "send the notification as application/json")
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                return _error(400, "body is not valid JSON")
+                return json_error(403, f"{SIGNATURE_HEADER} does not match the body")
+            body = json_body(request, "notification")
+            if isinstance(body, HTTPResponse):
+                return body
             try:
                 items = parse_notification(body, self.store.expand_payload)
             except BadPayload as exc:
-                return _error(400, f"not a WhatsApp notification: {exc}")
+                return json_error(400, f"not a WhatsApp notification: {exc}")
             accepted = duplicates = 0
             for item in items:
                 if self.store.accept(item["message_id"], item):
