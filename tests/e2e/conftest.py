@@ -104,3 +104,23 @@ def say(bot: Bot, sender: str, text: str, **metadata: str) -> list[dict[str, Any
 
 def texts(replies: list[dict[str, Any]]) -> list[str]:
     return [r["text"] for r in replies if r.get("text")]
+
+
+def rasa_api(bot: Bot, path: str) -> Any:
+    """GET one route of the running Rasa server's HTTP API (with the bot's token), as JSON.
+
+    What the operator's tools see (``/status``, a conversation's tracker): tests check
+    the server's own state here rather than trusting the replies alone.
+    """
+    resp = httpx.get(
+        f"{bot.config.rasa_url}{path}",
+        params={"token": bot.config.rasa_token},
+        timeout=30,
+    )
+    resp.raise_for_status()
+    return resp.json()
+
+
+def tracker(bot: Bot, sender: str) -> dict[str, Any]:
+    """One conversation's tracker (slots, events) from the running Rasa server."""
+    return dict(rasa_api(bot, f"/conversations/{sender}/tracker"))

@@ -16,12 +16,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bot.editor.worker import run_worker
 from bot.run import Bot
-from tests.e2e.conftest import ROOT, say, start_bot, texts
+from tests.e2e.conftest import ROOT, rasa_api, say, start_bot, texts, tracker
 
 NEW_GREETING = "Hi from the reloaded model!"
 
@@ -82,23 +81,11 @@ def editor(bot: Bot, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def serving(bot: Bot) -> str:
-    resp = httpx.get(
-        f"{bot.config.rasa_url}/status",
-        params={"token": bot.config.rasa_token},
-        timeout=30,
-    )
-    resp.raise_for_status()
-    return str(resp.json()["model_file"])
+    return str(rasa_api(bot, "/status")["model_file"])
 
 
 def slots(bot: Bot, sender: str) -> dict[str, object]:
-    resp = httpx.get(
-        f"{bot.config.rasa_url}/conversations/{sender}/tracker",
-        params={"token": bot.config.rasa_token},
-        timeout=30,
-    )
-    resp.raise_for_status()
-    return dict(resp.json()["slots"])
+    return dict(tracker(bot, sender)["slots"])
 
 
 def test_reload_mid_conversation_then_roll_back_a_broken_model(

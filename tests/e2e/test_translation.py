@@ -17,14 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
 from bot.run import Bot
 from bot.tickets.store import SQLiteTicketStore
 from tests.conftest import ROOT, write_settings
-from tests.e2e.conftest import TICKET_REF, say, start_bot, texts
+from tests.e2e.conftest import TICKET_REF, say, start_bot, texts, tracker
 
 _spec = importlib.util.spec_from_file_location(
     "argos_phrases", ROOT / "tests" / "fixtures" / "argos" / "phrases.py"
@@ -85,13 +84,7 @@ def paragraphs(text: str) -> list[str]:
 
 
 def tracker_events(bot: Bot, sender: str) -> list[dict[str, Any]]:
-    resp = httpx.get(
-        f"{bot.config.rasa_url}/conversations/{sender}/tracker",
-        params={"token": bot.config.rasa_token},
-        timeout=30,
-    )
-    resp.raise_for_status()
-    return list(resp.json()["events"])
+    return list(tracker(bot, sender)["events"])
 
 
 def test_a_german_conversation_is_understood_and_answered_in_german(
