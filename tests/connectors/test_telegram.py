@@ -10,15 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from rasa.core.channels.channel import UserMessage
-from sanic import Sanic
 
 from bot.errors import ConfigError
 from connectors.credentials import Secret
@@ -35,6 +33,7 @@ from connectors.telegram import (
     poll,
     split_text,
 )
+from tests.connectors.harness import ChannelHarness, serve, stop
 from tests.connectors.standins import TelegramBotAPI, telegram_error
 
 pytestmark = pytest.mark.rasa_env
@@ -186,21 +185,12 @@ def callback_update(
 # --------------------------------------------------------------------------- harness
 
 
-class Harness:
-    """A running channel: stand-in Bot API, Sanic server, recorded Rasa messages."""
+class Harness(ChannelHarness[TelegramInput]):
+    """A running channel with its stand-in Bot API; posts updates as Telegram does."""
 
-    def __init__(self, api: TelegramBotAPI, channel: TelegramInput, url: str) -> None:
+    def __init__(self, api: TelegramBotAPI, channel: TelegramInput) -> None:
+        super().__init__(channel)
         self.api = api
-        self.channel = channel
-        self.url = url
-        self.messages: list[UserMessage] = []
-        self.reply: Callable[[UserMessage], Awaitable[None]] = self.echo
-
-    @staticmethod
-    async def echo(message: UserMessage) -> None:
-        await message.output_channel.send_text_message(
-            message.sender_id, f"echo: {message.text}"
-        )
 
     async def post(
         self,
@@ -218,12 +208,6 @@ class Harness:
                 f"{self.url}/webhooks/telegram/webhook", content=raw, headers=headers
             )
 
-    async def until(self, check: Callable[[], bool], timeout: float = 10.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not check():
-            assert asyncio.get_running_loop().time() < deadline, "timed out"
-            await asyncio.sleep(0.02)
-
 
 def make_channel(api: TelegramBotAPI, tmp: Path, **extra: Any) -> TelegramInput:
     return TelegramInput.from_credentials(
@@ -237,45 +221,11 @@ def make_channel(api: TelegramBotAPI, tmp: Path, **extra: Any) -> TelegramInput:
     )
 
 
-async def serve(
-    channel: TelegramInput, on_message: Callable[[UserMessage], Awaitable[Any]]
-) -> tuple[Any, str]:
-    Sanic.test_mode = (
-        True  # several apps per process (Sanic rewrites methods otherwise)
-    )
-    app = Sanic(f"tg{uuid.uuid4().hex[:12]}")
-    app.blueprint(channel.blueprint(on_message), url_prefix="/webhooks/telegram")
-    server = await app.create_server(
-        host="127.0.0.1", port=0, return_asyncio_server=True
-    )
-    await server.startup()
-    await server.after_start()
-    port = server.server.sockets[0].getsockname()[1]
-    return server, f"http://127.0.0.1:{port}"
-
-
-async def stop(server: Any) -> None:
-    await server.before_stop()
-    await server.close()
-    await server.after_stop()
-
-
 @pytest.fixture()
 async def tg(tmp_path: Path) -> AsyncIterator[Harness]:
     with TelegramBotAPI() as api:
-        channel = make_channel(api, tmp_path)
-        harness: Harness
-
-        async def on_message(message: UserMessage) -> None:
-            harness.messages.append(message)
-            await harness.reply(message)
-
-        server, url = await serve(channel, on_message)
-        harness = Harness(api, channel, url)
-        try:
+        async with Harness(api, make_channel(api, tmp_path)) as harness:
             yield harness
-        finally:
-            await stop(server)
 
 
 # ----------------------------------------------------------------------------- tests

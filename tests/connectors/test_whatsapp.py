@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from rasa.core.channels.channel import UserMessage
-from sanic import Sanic
 
 from bot.errors import ConfigError
 from connectors.credentials import Secret
@@ -36,6 +34,7 @@ from connectors.whatsapp import (
     parse_notification,
     sign,
 )
+from tests.connectors.harness import ChannelHarness, serve, stop
 from tests.connectors.standins import GraphAPI, graph_error
 
 pytestmark = pytest.mark.rasa_env
@@ -187,19 +186,12 @@ def status(wamid: str, state: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- harness
 
 
-class Harness:
-    def __init__(self, graph: GraphAPI, channel: WhatsAppInput, url: str) -> None:
-        self.graph = graph
-        self.channel = channel
-        self.url = url
-        self.messages: list[UserMessage] = []
-        self.reply: Callable[[UserMessage], Awaitable[None]] = self.echo
+class Harness(ChannelHarness[WhatsAppInput]):
+    """A running channel with its stand-in Graph API; posts notifications as Meta does."""
 
-    @staticmethod
-    async def echo(message: UserMessage) -> None:
-        await message.output_channel.send_text_message(
-            message.sender_id, f"echo: {message.text}"
-        )
+    def __init__(self, graph: GraphAPI, channel: WhatsAppInput) -> None:
+        super().__init__(channel)
+        self.graph = graph
 
     async def post(
         self,
@@ -219,12 +211,6 @@ class Harness:
                 f"{self.url}/webhooks/whatsapp/webhook", content=raw, headers=headers
             )
 
-    async def until(self, check: Callable[[], bool], timeout: float = 10.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not check():
-            assert asyncio.get_running_loop().time() < deadline, "timed out"
-            await asyncio.sleep(0.02)
-
 
 def credentials(graph: GraphAPI, tmp: Path, **extra: Any) -> dict[str, Any]:
     return {
@@ -240,42 +226,12 @@ def credentials(graph: GraphAPI, tmp: Path, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def serve(
-    channel: WhatsAppInput, on_message: Callable[[UserMessage], Awaitable[Any]]
-) -> tuple[Any, str]:
-    Sanic.test_mode = True  # several apps per process
-    app = Sanic(f"wa{uuid.uuid4().hex[:12]}")
-    app.blueprint(channel.blueprint(on_message), url_prefix="/webhooks/whatsapp")
-    server = await app.create_server(
-        host="127.0.0.1", port=0, return_asyncio_server=True
-    )
-    await server.startup()
-    await server.after_start()
-    return server, f"http://127.0.0.1:{server.server.sockets[0].getsockname()[1]}"
-
-
-async def stop(server: Any) -> None:
-    await server.before_stop()
-    await server.close()
-    await server.after_stop()
-
-
 @pytest.fixture()
 async def wa(tmp_path: Path) -> AsyncIterator[Harness]:
     with GraphAPI() as graph:
         channel = WhatsAppInput.from_credentials(credentials(graph, tmp_path))
-        harness: Harness
-
-        async def on_message(message: UserMessage) -> None:
-            harness.messages.append(message)
-            await harness.reply(message)
-
-        server, url = await serve(channel, on_message)
-        harness = Harness(graph, channel, url)
-        try:
+        async with Harness(graph, channel) as harness:
             yield harness
-        finally:
-            await stop(server)
 
 
 # ------------------------------------------------------------------ verification
