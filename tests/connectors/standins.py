@@ -7,7 +7,8 @@ and the end-to-end tests (action environment, with Rasa in a subprocess).
   (form fields, JSON-encoded where not strings), answering ``{"ok": true, "result": …}``
   or Telegram's error shape (429 with ``parameters.retry_after``, 403 Forbidden …).
 * :class:`GraphAPI`: WhatsApp Cloud API ``POST /<version>/<phone_number_id>/messages``
-  with a Bearer token, answering like Graph (``messages[0].id``) or its error shape.
+  with a Bearer token, answering like Graph (``messages[0].id``) or its error shape;
+  :func:`whatsapp_notification` is the webhook body Meta posts to the channel.
 
 Failures are scripted per method with :meth:`StandIn.fail_next`; every request is
 recorded (``attempts``) and the ones answered with success separately (``delivered``).
@@ -316,4 +317,36 @@ def graph_error(code: int, message: str) -> dict[str, Any]:
             "code": code,
             "fbtrace_id": "AbCdEfStandIn",
         }
+    }
+
+
+def whatsapp_notification(
+    *messages: dict[str, Any],
+    statuses: list[Any] | None = None,
+    profile_name: str = "Maja",
+) -> dict[str, Any]:
+    """The webhook body Meta posts for :class:`GraphAPI`'s number: customer ``messages``
+    (from one sender, whose profile is ``profile_name``) and/or delivery ``statuses``."""
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {
+            "display_phone_number": "38615550100",
+            "phone_number_id": "106540352242922",
+        },
+    }
+    if messages:
+        value["contacts"] = [
+            {"profile": {"name": profile_name}, "wa_id": messages[0].get("from")}
+        ]
+        value["messages"] = list(messages)
+    if statuses:
+        value["statuses"] = statuses
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [{"value": value, "field": "messages"}],
+            }
+        ],
     }

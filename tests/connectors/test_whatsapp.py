@@ -36,6 +36,7 @@ from connectors.whatsapp import (
 )
 from tests.connectors.harness import ChannelHarness, serve, stop
 from tests.connectors.standins import GraphAPI, graph_error
+from tests.connectors.standins import whatsapp_notification as notification
 
 pytestmark = pytest.mark.rasa_env
 APP_SECRET = "d41d8cd98f00b204e9800998ecf8427e"
@@ -44,32 +45,6 @@ CUSTOMER = "38640123456"
 
 
 # ------------------------------------------------------ Cloud API notifications
-
-
-def notification(
-    *messages: dict[str, Any], statuses: list[Any] | None = None
-) -> dict[str, Any]:
-    value: dict[str, Any] = {
-        "messaging_product": "whatsapp",
-        "metadata": {
-            "display_phone_number": "38615550100",
-            "phone_number_id": "106540352242922",
-        },
-    }
-    if messages:
-        value["contacts"] = [{"profile": {"name": "Maja"}, "wa_id": CUSTOMER}]
-        value["messages"] = list(messages)
-    if statuses:
-        value["statuses"] = statuses
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "102290129340398",
-                "changes": [{"value": value, "field": "messages"}],
-            }
-        ],
-    }
 
 
 def text(wamid: str, body: str) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -22,6 +23,9 @@ from bot.run import Bot, BotConfig, free_port
 from bot.tickets.store import SQLiteTicketStore
 from kb_index.articles import load_articles
 from tests.conftest import ROOT, write_settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 OPEN_NOW = "2026-11-25T10:00:00+01:00"  # Wednesday, support open 08-18
 CLOSED_NOW = "2026-11-29T10:00:00+01:00"  # Sunday, closed until Monday 08:00
@@ -124,3 +128,48 @@ def rasa_api(bot: Bot, path: str) -> Any:
 def tracker(bot: Bot, sender: str) -> dict[str, Any]:
     """One conversation's tracker (slots, events) from the running Rasa server."""
     return dict(rasa_api(bot, f"/conversations/{sender}/tracker"))
+
+
+def kb_answer_matches(answer: str, articles: dict[str, Any], intent: str, lang: str) -> bool:
+    """Whether ``answer`` is a KB article for ``intent`` in ``lang``: its title, then its body.
+
+    ``answer`` is the bot's reply joined at blank lines (channels split a reply there).
+    """
+    matching = [a for a in articles.values() if intent in a.intents]
+    return any(answer.startswith(a.title[lang]) and a.body[lang] in answer for a in matching)
+
+
+#: Debian's Chromium (Playwright must never download a browser: no internet) and the flags
+#: that keep it headless, offline and quiet on a shared machine.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def skip_without_chromium() -> None:
+    """Skip the calling test module (call it at import) when Chromium is not installed."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"Chromium not installed at {CHROMIUM} (make test installs it)",
+            allow_module_level=True,
+        )
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium through Playwright, closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

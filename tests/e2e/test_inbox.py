@@ -18,32 +18,25 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from bot.inbox.auth import hash_password
 from bot.run import Bot
 from bot.tickets.model import parse_ref
 from bot.tickets.store import SQLiteTicketStore
 from tests.conftest import write_settings
-from tests.e2e.conftest import TICKET_REF, say, start_bot, texts
+from tests.e2e.conftest import (
+    TICKET_REF,
+    chromium,
+    say,
+    skip_without_chromium,
+    start_bot,
+    texts,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "maja-je-agentka-42"
 
-if not CHROMIUM.exists():
-    pytest.skip(
-        "Chromium not installed at /usr/bin/chromium (make test installs it)",
-        allow_module_level=True,
-    )
+skip_without_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +74,8 @@ def store(inbox_bot: Bot) -> Iterator[SQLiteTicketStore]:
 
 @pytest.fixture()
 def page() -> Iterator[Page]:
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser.new_page()
 
 
 def history(bot: Bot, sender: str, since: float) -> list[dict[str, Any]]:

@@ -22,22 +22,12 @@ from playwright.sync_api import (
     Page,
     Route,
     expect,
-    sync_playwright,
 )
 
 from bot.run import Bot
 from tests.conftest import ROOT
+from tests.e2e.conftest import chromium, skip_without_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = ROOT / "test-artifacts" / "webchat"
 TURN_MS = 90_000  # one bot turn on a busy 2-core machine (KB search, actions)
 ARABIC_QUESTION = "كم يوم يستغرق توصيل الطلب؟"
@@ -45,18 +35,13 @@ SLOVENIAN_QUESTION = "Kako dolgo traja dostava paketa?"
 #: What a message bubble shows: who, what, which direction.
 SHOWN = "els => els.map(e => [e.className, e.querySelector('.text').innerText, e.dir])"
 
-if not CHROMIUM.exists():
-    pytest.skip(
-        "Debian chromium not installed (make test installs it)", allow_module_level=True
-    )
+skip_without_chromium()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
