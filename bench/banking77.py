@@ -119,6 +119,14 @@ def drop(name: str, **match: Any) -> Callable[[Pipeline], Pipeline]:
     return change
 
 
+def replace_diet(name: str, **settings: Any) -> Callable[[Pipeline], Pipeline]:
+    def change(p: Pipeline) -> Pipeline:
+        p[_index(p, "DIETClassifier")] = {"name": name, **settings}
+        return p
+
+    return change
+
+
 def chain(*changes: Callable[[Pipeline], Pipeline]) -> Callable[[Pipeline], Pipeline]:
     def change(p: Pipeline) -> Pipeline:
         for c in changes:
@@ -175,6 +183,11 @@ VARIANTS = [
         add_e5(scale="unit"),
     ),
     Variant(
+        "shipped+e5-sentence-unit",
+        "+ E5Featurizer, sentence vector only, unit variance",
+        add_e5(sequence_features=False, scale="unit"),
+    ),
+    Variant(
         "e5-only-unit",
         "e5-only, vectors scaled to unit variance per component",
         chain(
@@ -183,6 +196,19 @@ VARIANTS = [
             drop("CountVectorsFeaturizer", analyzer="char_wb"),
             drop("CountVectorsFeaturizer"),
             add_e5(scale="unit"),
+        ),
+    ),
+    Variant(
+        "e5-rasa-logreg",
+        "E5Featurizer (sentence, unit) + Rasa's LogisticRegressionClassifier, "
+        "no sparse features, no DIET",
+        chain(
+            drop("RegexFeaturizer"),
+            drop("LexicalSyntacticFeaturizer"),
+            drop("CountVectorsFeaturizer", analyzer="char_wb"),
+            drop("CountVectorsFeaturizer"),
+            add_e5(sequence_features=False, scale="unit"),
+            replace_diet("LogisticRegressionClassifier", max_iter=1000),
         ),
     ),
     Variant(
@@ -536,7 +562,7 @@ def report(results: dict[str, dict[str, dict[str, Any]]]) -> str:
     for v in VARIANTS:
         r = b77.get(v.name)
         if r is None:
-            lines.append(_row(v.name, v.description, "not run", *[""] * 7))
+            lines.append(_row(v.name, v.description, "not run yet", *[""] * 7))
             continue
         lines.append(
             _row(
@@ -566,6 +592,10 @@ def report(results: dict[str, dict[str, dict[str, Any]]]) -> str:
             "",
             f"## Our own data (data/nlu en/ar/sl, {int(HELD_OUT * 100)} % of each "
             f"language and intent held out, seed {SPLIT_SEED}; one multilingual model)",
+            "",
+            "About 127 test messages per language: one message is 0.8 points, and the "
+            "standard error of a per-language accuracy near 75 % is about 4 points "
+            "(2 points for *all*), so only larger differences mean something.",
             "",
             _row(*head),
             "|" + "---|" * len(head),

@@ -150,7 +150,7 @@ def test_report_shows_references_every_variant_and_each_rows_context() -> None:
     assert "89.00 %" in shipped and "81.00 %" in shipped and "| 219 |" in shipped
     assert "2, 2026-11-24" in shipped
     for v in b77.VARIANTS[1:]:
-        assert f"| {v.name} | {v.description} | not run |" in text
+        assert f"| {v.name} | {v.description} | not run yet |" in text
 
 
 def test_score_counts_fallback_as_wrong_but_ranks_past_it() -> None:
