@@ -47,6 +47,15 @@ def test_each_variant_changes_what_it_says() -> None:
     assert "CountVectorsFeaturizer" not in only and b77.E5 in only
     assert only[-2:] == ["DIETClassifier", "FallbackClassifier"]
 
+    rasa_logreg = b77.BY_NAME["e5-rasa-logreg"].pipeline()
+    assert _names(rasa_logreg)[-3:] == [
+        b77.E5,
+        "LogisticRegressionClassifier",
+        "FallbackClassifier",
+    ]
+    assert rasa_logreg[-3] == {"name": b77.E5, "sequence_features": False, "scale": "unit"}
+    assert "DIETClassifier" not in _names(rasa_logreg)
+
     assert b77.BY_NAME["e5-logreg"].pipeline() is None
 
 
