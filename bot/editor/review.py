@@ -4,9 +4,11 @@ Reads Rasa's own SQL tracker store (table ``events``: one row per event, ``type_
 ``user`` for customer messages, the parse result in the JSON ``data`` column), the
 SQLite file of the embedded set-up (endpoints.yml ``db: ${TRACKER_DB}``, by default
 var/tracker.sqlite3) or a ``postgresql://`` URL of the scale-out one. A message is listed
-when NLU fell back (``nlu_fallback``) or its best intent scored below
-``review.low_confidence``. Messages are grouped by their normalised text, so "Where is
-my parcel??" and "where is my parcel" are one line with a count.
+when NLU fell back (``nlu_fallback``), its best intent scored below
+``review.low_confidence``, or it was confidently out of scope (``UNHANDLED_INTENTS``: the
+bot could only say it cannot help, so the message may be a topic editors have not covered).
+Messages are grouped by their normalised text, so "Where is my parcel??" and "where is my
+parcel" are one line with a count.
 
 ``review label`` appends an example to ``data/nlu/<language>/<topic>.yml`` in Rasa's
 format: one ``- text`` line at the end of the intent's examples block (the rest of the
@@ -209,11 +211,22 @@ def parse_message(sender_id: str, timestamp: float, data: str) -> Message | None
     )
 
 
-def misunderstood(messages: Iterable[Message], low_confidence: float) -> list[Group]:
-    """Fallbacks and low-confidence messages grouped by normalised text, most frequent first."""
+#: Intents that mean "the bot could not help": confident or not, editors should see them.
+UNHANDLED_INTENTS = frozenset({"out_of_scope"})
+
+
+def misunderstood(
+    messages: Iterable[Message],
+    low_confidence: float,
+    unhandled: frozenset[str] = UNHANDLED_INTENTS,
+) -> list[Group]:
+    """Fallbacks, low-confidence and out-of-scope messages grouped by normalised text.
+
+    Most frequent first.
+    """
     groups: dict[str, Group] = {}
     for m in messages:
-        if not (m.fallback or m.confidence < low_confidence):
+        if not (m.fallback or m.confidence < low_confidence or m.intent in unhandled):
             continue
         key = normalise(m.text)
         if not key:

@@ -25,15 +25,20 @@ def test_shipped_variant_is_config_yml() -> None:
     assert b77.BY_NAME["shipped"].pipeline() == config["pipeline"]
 
 
+def test_the_shipped_pipeline_is_the_winning_variant_of_the_diet_baseline() -> None:
+    assert b77.BY_NAME["e5-rasa-logreg"].pipeline() == b77.shipped_pipeline()
+    assert b77.BY_NAME["diet"].pipeline() == b77.DIET_BASELINE
+
+
 def test_each_variant_changes_what_it_says() -> None:
-    shipped = b77.shipped_pipeline()
+    shipped = b77.diet_pipeline()
     diet = _names(shipped).index("DIETClassifier")
 
-    e5 = b77.BY_NAME["shipped+e5"].pipeline()
+    e5 = b77.BY_NAME["diet+e5"].pipeline()
     assert e5[diet] == {"name": b77.E5}
     assert e5[:diet] + e5[diet + 1 :] == shipped
 
-    sentence = b77.BY_NAME["shipped+e5-sentence"].pipeline()
+    sentence = b77.BY_NAME["diet+e5-sentence"].pipeline()
     assert sentence[diet] == {"name": b77.E5, "sequence_features": False}
 
     longer = b77.BY_NAME["diet-120ep"].pipeline()
@@ -66,7 +71,7 @@ def test_variants_do_not_share_state() -> None:
 
 def test_unknown_step_is_a_clear_error() -> None:
     with pytest.raises(KeyError, match="no Nope"):
-        b77.drop("Nope")(b77.shipped_pipeline())
+        b77.drop("Nope")(b77.diet_pipeline())
 
 
 def test_nlu_yaml_round_trips_awkward_texts() -> None:

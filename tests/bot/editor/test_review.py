@@ -157,6 +157,21 @@ def test_fallbacks_and_low_confidence_grouped_by_normalised_text(tracker: Path) 
     assert "Kam je šel moj paket??" in table.splitlines()[1]
 
 
+def _message(text: str, intent: str, confidence: float) -> review.Message:
+    return review.Message("c1", 1.0, text, intent, confidence, False, "en")
+
+
+def test_confident_out_of_scope_messages_are_listed_but_confident_answers_are_not() -> None:
+    groups = review.misunderstood(
+        [
+            _message("blorp fnarg", "out_of_scope", 0.93),
+            _message("where is my parcel", "order_status", 0.97),
+        ],
+        low_confidence=0.6,
+    )
+    assert [(g.text, g.intent) for g in groups] == [("blorp fnarg", "out_of_scope")]
+
+
 def test_postgresql_tracker_store(tracker: Path) -> None:
     psycopg = pytest.importorskip("psycopg")
     schema = f"review_{uuid.uuid4().hex[:8]}"

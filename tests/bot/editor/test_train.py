@@ -3,17 +3,24 @@ only what an edit touched, and says what it trained and how long it took."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.editor import review
 from bot.editor.train import RasaProject, describe_plan, inputs_digest
 from tests.bot.editor.conftest import make_project
 from tests.bot.editor.test_evaluate import run_cli
 
-MODEL = Path(__file__).resolve().parents[3] / "models" / "embeddings"
+ROOT = Path(__file__).resolve().parents[3]
+MODEL = ROOT / "models" / "embeddings"
+#: The intent classifier config.yml trains (the one an added example retrains).
+CLASSIFIER = next(
+    step["name"]
+    for step in yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))["pipeline"]
+    if step["name"].endswith("Classifier") and step["name"] != "FallbackClassifier"
+)
 
 
 @pytest.mark.needs_models
@@ -27,22 +34,20 @@ def test_train_once_then_skip_then_retrain_only_what_changed(tmp_path: Path) -> 
     assert done.returncode == 0, done.stdout + done.stderr
     assert model.exists()
     assert "Rasa model: trained in " in done.stdout
-    assert "NLU: retrain " in done.stdout and "DIETClassifier" in done.stdout
+    assert "NLU: retrain " in done.stdout and CLASSIFIER in done.stdout
     assert "KB index: trained in " in done.stdout
     assert "embedded 2 articles, 8 vectors" in done.stdout
 
-    start = time.monotonic()
     done = run_cli(settings, "train")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Rasa model: skipped — up to date" in done.stdout
     assert "KB index: skipped — up to date: 2 articles, 8 vectors" in done.stdout
-    assert time.monotonic() - start < 60  # no Rasa process was started
     stamp = model.stat().st_mtime
 
     review.label(project, "paket je izgubljen", "order_status", "sl")
     done = run_cli(settings, "train", "--only", "rasa")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "NLU: retrain " in done.stdout and "DIETClassifier" in done.stdout
+    assert "NLU: retrain " in done.stdout and CLASSIFIER in done.stdout
     assert "KB index" not in done.stdout
     assert model.stat().st_mtime > stamp
 
