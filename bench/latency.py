@@ -78,16 +78,11 @@ def translation_blocker(phrases: Any | None) -> str | None:
 
 def write_settings(folder: Path, translation: bool) -> Path:
     """supportbot.yml with absolute paths; tickets and packages in ``folder``."""
-    data = yaml.safe_load((ROOT / "supportbot.yml").read_text(encoding="utf-8"))
-    kb = data["knowledge_base"]
-    for key in ("articles", "index_dir", "model"):
-        kb[key] = str((ROOT / kb[key]).resolve())
-    data["tickets"]["database"] = str(folder / "tickets.sqlite3")
+    from bot.settings import write_isolated_copy
+
     if translation:
-        data.setdefault("translation", {})["packages_dir"] = str(folder / "packages")
-    path = folder / "supportbot.yml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    return path
+        return write_isolated_copy(folder, translation={"packages_dir": str(folder / "packages")})
+    return write_isolated_copy(folder)
 
 
 def install_packages(settings: Path, packages: list[Path]) -> None:

@@ -108,7 +108,6 @@ def per_turn(
 
 def fixture_turns() -> list[tuple[str, str]]:
     """The e2e conversation: German message → the English text the bot answers with."""
-    import yaml
 
     from kb_index.articles import load_articles
 
@@ -160,18 +159,13 @@ def rest_turns(folder: Path, repeat: int) -> dict[str, list[float]]:
     import httpx
 
     from bot.run import Bot, BotConfig, free_port
+    from bot.settings import write_isolated_copy
 
     tmp = folder.parent
-    data = yaml.safe_load((ROOT / "supportbot.yml").read_text(encoding="utf-8"))
-    for key in ("articles", "index_dir", "model"):
-        data["knowledge_base"][key] = str(
-            (ROOT / data["knowledge_base"][key]).resolve()
-        )
-    data["tickets"]["database"] = str(tmp / "tickets.sqlite3")
-    data["translation"]["packages_dir"] = str(folder)
-    data["translation"]["cache_size"] = 0  # every German turn pays for translation
-    settings = tmp / "supportbot.yml"
-    settings.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    # cache_size 0: every German turn pays for translation
+    settings = write_isolated_copy(
+        tmp, translation={"packages_dir": str(folder), "cache_size": 0}
+    )
     config = BotConfig(
         rasa_port=free_port(),
         action_port=free_port(),

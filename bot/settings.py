@@ -114,3 +114,28 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     if not isinstance(data, Mapping):
         raise ConfigError(str(file), "", "top level must be a mapping of sections")
     return Settings(file=file, data=data)
+
+
+def write_isolated_copy(
+    folder: Path, source: Path | None = None, **overrides: Mapping[str, Any]
+) -> Path:
+    """A copy of the settings for a bot whose own files live in ``folder``; returns its path.
+
+    For end-to-end tests and benchmarks, which start several bots beside the real one: the
+    shared read-only inputs (KB articles, index, embedding model) keep pointing at the
+    project's, made absolute so the copy works from ``folder``; the ticket database moves
+    into ``folder``, and every other relative path (translation packages, ...) now resolves
+    inside it, so runs never share state. ``overrides`` are ``section={key: value}`` and
+    replace keys within that section.
+    """
+    source = source or PROJECT_ROOT / DEFAULT_FILE
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    kb = data["knowledge_base"]
+    for key in ("articles", "index_dir", "model"):
+        kb[key] = str((source.parent / kb[key]).resolve())
+    data["tickets"]["database"] = str(folder / "tickets.sqlite3")
+    for section, values in overrides.items():
+        data.setdefault(section, {}).update(values)
+    path = folder / "supportbot.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path

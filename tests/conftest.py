@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from bot.settings import write_isolated_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,17 +22,7 @@ def write_settings(folder: Path, **overrides: Any) -> Path:
 
     ``overrides`` are ``section={key: value}`` and replace keys within that section.
     """
-    data = yaml.safe_load((ROOT / "supportbot.yml").read_text(encoding="utf-8"))
-    kb = data["knowledge_base"]
-    kb["articles"] = str(ROOT / kb["articles"])
-    kb["index_dir"] = str(ROOT / kb["index_dir"])
-    kb["model"] = str((ROOT / kb["model"]).resolve())
-    data["tickets"]["database"] = str(folder / "tickets.sqlite3")
-    for section, values in overrides.items():
-        data.setdefault(section, {}).update(values)
-    path = folder / "supportbot.yml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return path
+    return write_isolated_copy(folder, **overrides)
 
 
 @pytest.fixture()
