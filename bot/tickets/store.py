@@ -36,13 +36,14 @@ import os
 import re
 import sqlite3
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.errors import SupportBotError
@@ -141,104 +142,6 @@ class OutboxItem:
         return "dead" if self.dead_at is not None else "pending"
 
 
-@runtime_checkable
-class TicketStore(Protocol):
-    """Where tickets live. Every implementation passes the same contract suite."""
-
-    database: str
-
-    def create(self, draft: TicketDraft, *, now: datetime | None = None) -> Ticket:
-        """Store a new ticket (status ``new``) and commit before returning it.
-
-        A draft whose ``dedupe_key`` is already stored returns that ticket unchanged.
-        """
-        ...
-
-    def get(self, number: int) -> Ticket | None:
-        """The ticket with its full transcript, or None."""
-        ...
-
-    def list(
-        self,
-        status: str | Sequence[str] | None = None,
-        queue: str | None = None,
-        language: str | None = None,
-        limit: int | None = DEFAULT_LIST_LIMIT,
-        *,
-        conversation_id: str | None = None,
-        queues: Sequence[str] | None = None,
-        assignee: str | None = None,
-        unassigned: bool = False,
-        after_hours: bool | None = None,
-        priority: str | None = None,
-        customer_id: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-        transcripts: bool = True,
-    ) -> builtins.list[Ticket]:
-        """Tickets matching every given filter, newest first."""
-        ...
-
-    def append_turns(
-        self, number: int, turns: Sequence[Turn], *, now: datetime | None = None
-    ) -> None:
-        """Add turns after the existing transcript; raises TicketNotFoundError."""
-        ...
-
-    def set_status(
-        self, number: int, status: str, *, actor: str = "system",
-        now: datetime | None = None,
-    ) -> Ticket:
-        """Set the status and return the updated ticket; raises TicketNotFoundError."""
-        ...
-
-    def assign(self, number: int, agent: str, *, now: datetime | None = None) -> Ticket:
-        """Give the ticket to ``agent`` and open it."""
-        ...
-
-    def add_note(
-        self, number: int, agent: str, text: str, *, now: datetime | None = None
-    ) -> TicketEvent:
-        """An internal note (never shown to the customer)."""
-        ...
-
-    def add_agent_reply(
-        self, number: int, agent: str, turn: Turn, *, now: datetime | None = None
-    ) -> Ticket:
-        """Append the agent's reply; the first one sets ``first_response_at``."""
-        ...
-
-    def resolve(
-        self, number: int, agent: str, *, now: datetime | None = None
-    ) -> Ticket:
-        """Mark resolved and set ``resolved_at``."""
-        ...
-
-    def set_csat(
-        self, number: int, score: int, *, now: datetime | None = None
-    ) -> Ticket:
-        """Store the customer's 1..5 satisfaction score."""
-        ...
-
-    def events(self, number: int) -> builtins.list[TicketEvent]:
-        """The ticket's history, oldest first; raises TicketNotFoundError."""
-        ...
-
-    def events_since(
-        self, after: datetime | None = None, kinds: Sequence[str] | None = None
-    ) -> builtins.list[TicketEvent]:
-        """Events of every ticket (optionally after a time / of some kinds)."""
-        ...
-
-    def open_ticket_for(self, conversation_id: str) -> Ticket | None:
-        """The newest ticket of the conversation that is not resolved."""
-        ...
-
-    def close(self) -> None:
-        """Release the connection; further calls fail."""
-        ...
-
-
 # ---------------------------------------------------------------------- helpers
 
 
@@ -314,7 +217,7 @@ def _marks(n: int) -> str:
 # ---------------------------------------------------------------------- the store
 
 
-class SQLTicketStore:
+class SQLTicketStore(ABC):
     """Every ticket query, once; subclasses own the connection and version record."""
 
     dialect: Dialect
@@ -333,17 +236,21 @@ class SQLTicketStore:
 
     # -- what a subclass provides
 
+    @abstractmethod
     def _transaction(self, write: bool) -> AbstractContextManager[_Tx]:
-        raise NotImplementedError
+        """One transaction on the subclass's connection (``write``: take the write lock)."""
 
+    @abstractmethod
     def _read_version(self, tx: _Tx) -> int:
-        raise NotImplementedError
+        """The schema version the database records (0 for an empty database)."""
 
+    @abstractmethod
     def _write_version(self, tx: _Tx, version: int) -> None:
-        raise NotImplementedError
+        """Record ``version`` inside the migrating transaction."""
 
+    @abstractmethod
     def _close_connection(self) -> None:
-        raise NotImplementedError
+        """Close the subclass's connection."""
 
     # -- schema
 
@@ -367,8 +274,9 @@ class SQLTicketStore:
             if version < SCHEMA_VERSION:
                 self._write_version(tx, SCHEMA_VERSION)
 
+    @abstractmethod
     def _serialise_migrations(self, tx: _Tx) -> None:
-        """Hook: PostgreSQL takes an advisory lock; SQLite's write lock suffices."""
+        """Keep two processes from migrating the same database at once."""
 
     # -- plumbing
 
@@ -435,6 +343,10 @@ class SQLTicketStore:
     # -- API: tickets
 
     def create(self, draft: TicketDraft, *, now: datetime | None = None) -> Ticket:
+        """Store a new ticket (status ``new``) and commit before returning it.
+
+        A draft whose ``dedupe_key`` is already stored returns that ticket unchanged.
+        """
         created_at = self._now(now)
         d = self.dialect
         t = d.encode_time(created_at)
@@ -476,6 +388,7 @@ class SQLTicketStore:
         )
 
     def get(self, number: int) -> Ticket | None:
+        """The ticket with its full transcript, or None."""
         with self._transaction(write=False) as tx:
             found = self._load(tx, [number])
         return found[0] if found else None
@@ -498,6 +411,7 @@ class SQLTicketStore:
         created_before: datetime | None = None,
         transcripts: bool = True,
     ) -> builtins.list[Ticket]:
+        """Tickets matching every given filter, newest first."""
         d = self.dialect
         where: builtins.list[str] = []
         params: builtins.list[Any] = []
@@ -547,6 +461,7 @@ class SQLTicketStore:
         return [self._ticket(r, turns.get(int(r["number"]), [])) for r in rows]
 
     def open_ticket_for(self, conversation_id: str) -> Ticket | None:
+        """The newest ticket of the conversation that is not resolved."""
         with self._transaction(write=False) as tx:
             row = tx.one(
                 "SELECT max(number) FROM tickets WHERE conversation_id = ? "
@@ -560,6 +475,7 @@ class SQLTicketStore:
     def append_turns(
         self, number: int, turns: Sequence[Turn], *, now: datetime | None = None
     ) -> None:
+        """Add turns after the existing transcript; raises TicketNotFoundError."""
         at = self._now(now)
         with self._transaction(write=True) as tx:
             current = self._ticket_row(tx, number)
@@ -581,6 +497,7 @@ class SQLTicketStore:
         self, number: int, status: str, *, actor: str = "system",
         now: datetime | None = None,
     ) -> Ticket:
+        """Set the status and return the updated ticket; raises TicketNotFoundError."""
         checked = _check_status(status)
         at = self._now(now)
         d = self.dialect
@@ -601,6 +518,7 @@ class SQLTicketStore:
             return self._load(tx, [number])[0]
 
     def assign(self, number: int, agent: str, *, now: datetime | None = None) -> Ticket:
+        """Give the ticket to ``agent`` and open it."""
         name = _check_name("agent", agent)
         at = self._now(now)
         with self._transaction(write=True) as tx:
@@ -618,6 +536,7 @@ class SQLTicketStore:
     def add_note(
         self, number: int, agent: str, text: str, *, now: datetime | None = None
     ) -> TicketEvent:
+        """An internal note (never shown to the customer)."""
         name = _check_name("agent", agent)
         body = _check_name("note text", text)
         at = self._now(now)
@@ -629,6 +548,7 @@ class SQLTicketStore:
     def add_agent_reply(
         self, number: int, agent: str, turn: Turn, *, now: datetime | None = None
     ) -> Ticket:
+        """Append the agent's reply; the first one sets ``first_response_at``."""
         name = _check_name("agent", agent)
         if turn.speaker != "agent":
             raise ValueError(
@@ -656,6 +576,7 @@ class SQLTicketStore:
     def resolve(
         self, number: int, agent: str, *, now: datetime | None = None
     ) -> Ticket:
+        """Mark resolved and set ``resolved_at``."""
         name = _check_name("agent", agent)
         at = self._now(now)
         d = self.dialect
@@ -671,6 +592,7 @@ class SQLTicketStore:
     def set_csat(
         self, number: int, score: int, *, now: datetime | None = None
     ) -> Ticket:
+        """Store the customer's 1..5 satisfaction score."""
         checked = check_csat(score)
         at = self._now(now)
         with self._transaction(write=True) as tx:
@@ -682,6 +604,7 @@ class SQLTicketStore:
             return self._load(tx, [number])[0]
 
     def events(self, number: int) -> builtins.list[TicketEvent]:
+        """The ticket's history, oldest first; raises TicketNotFoundError."""
         with self._transaction(write=False) as tx:
             if tx.one("SELECT 1 FROM tickets WHERE number = ?", (number,)) is None:
                 raise TicketNotFoundError(self.database, number)
@@ -695,6 +618,7 @@ class SQLTicketStore:
     def events_since(
         self, after: datetime | None = None, kinds: Sequence[str] | None = None
     ) -> builtins.list[TicketEvent]:
+        """Events of every ticket (optionally after a time / of some kinds)."""
         where, params = ["1 = 1"], []
         if after is not None:
             where.append("at >= ?")
@@ -839,6 +763,7 @@ class SQLTicketStore:
     # -- lifecycle
 
     def close(self) -> None:
+        """Release the connection; further calls fail."""
         with self._lock:
             if not self._closed:
                 self._closed = True
@@ -967,6 +892,11 @@ class SQLTicketStore:
         )
 
 
+#: The type callers hold: both databases run this one implementation and pass the same
+#: contract suite (tests/bot/tickets/test_store_contract.py).
+TicketStore = SQLTicketStore
+
+
 # ---------------------------------------------------------------------- SQLite
 
 # SQLite result codes that mean the file itself is bad, not the moment.
@@ -1024,6 +954,9 @@ class SQLiteTicketStore(SQLTicketStore):
 
     def _write_version(self, tx: _Tx, version: int) -> None:
         tx.execute(f"PRAGMA user_version = {int(version)}")
+
+    def _serialise_migrations(self, tx: _Tx) -> None:
+        """Nothing to add: the migrating transaction already holds SQLite's write lock."""
 
     def _close_connection(self) -> None:
         self._conn.close()
