@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import metrics
 from bench.common import RESULTS, ROOT, stamp
-from bot.run import Bot, BotConfig, free_port
+from bot.run import Bot, BotConfig
 
 #: Wednesday 10:00 in Ljubljana: support is open, as in tests/e2e.
 OPEN_NOW = "2026-11-25T10:00:00+01:00"
@@ -201,13 +201,9 @@ def main() -> int:
         settings = write_settings(tmp, translation=bool(german))
         if german:
             install_packages(settings, [phrases.DE_EN_PACKAGE, phrases.EN_DE_PACKAGE])
-        config = BotConfig(
-            rasa_port=free_port(),
-            action_port=free_port(),
-            web_port=free_port(),
-            tracker_db=tmp / "tracker.sqlite3",
-            log_dir=tmp / "log",
-            settings_file=settings,
+        config = BotConfig.isolated(
+            tmp,
+            settings,
             serve_web=False,
             extra_env={"SUPPORTBOT_FAKE_NOW": OPEN_NOW},
         )

@@ -158,7 +158,7 @@ def rest_turns(folder: Path, repeat: int) -> dict[str, list[float]]:
     """
     import httpx
 
-    from bot.run import Bot, BotConfig, free_port
+    from bot.run import Bot, BotConfig
     from bot.settings import write_isolated_copy
 
     tmp = folder.parent
@@ -166,13 +166,9 @@ def rest_turns(folder: Path, repeat: int) -> dict[str, list[float]]:
     settings = write_isolated_copy(
         tmp, translation={"packages_dir": str(folder), "cache_size": 0}
     )
-    config = BotConfig(
-        rasa_port=free_port(),
-        action_port=free_port(),
-        web_port=free_port(),
-        tracker_db=tmp / "tracker.sqlite3",
-        log_dir=tmp / "log",
-        settings_file=settings,
+    config = BotConfig.isolated(
+        tmp,
+        settings,
         serve_web=False,
         serve_inbox=False,
         extra_env={"SUPPORTBOT_FAKE_NOW": "2026-11-25T10:00:00+01:00"},

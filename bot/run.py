@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from bot.settings import PROJECT_ROOT
 
@@ -65,6 +66,19 @@ class BotConfig:
     rasa_token: str = field(
         default_factory=lambda: os.environ.get("SUPPORTBOT_RASA_TOKEN") or secrets.token_urlsafe(24)
     )
+
+    @classmethod
+    def isolated(cls, folder: Path, settings_file: Path, **overrides: Any) -> BotConfig:
+        """A bot beside any other (tests, benchmarks): free ports, its state in ``folder``."""
+        fields_: dict[str, Any] = {
+            "rasa_port": free_port(),
+            "action_port": free_port(),
+            "web_port": free_port(),
+            "tracker_db": folder / "tracker.sqlite3",
+            "log_dir": folder / "log",
+            "settings_file": settings_file,
+        }
+        return cls(**{**fields_, **overrides})
 
     @property
     def rasa_url(self) -> str:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import yaml
 
-from bot.run import Bot, BotConfig, free_port
+from bot.run import Bot, BotConfig
 from bot.tickets.store import SQLiteTicketStore
 from kb_index.articles import load_articles
 from tests.conftest import ROOT, write_settings
@@ -48,13 +48,9 @@ def start_bot(
     extra_env: Mapping[str, str] | None = None,
 ) -> Bot:
     """A bot whose files live in ``tmp``; ``with start_bot(...) as bot:`` starts and stops it."""
-    config = BotConfig(
-        rasa_port=free_port(),
-        action_port=free_port(),
-        web_port=free_port(),
-        tracker_db=tmp / "tracker.sqlite3",
-        log_dir=tmp / "log",
-        settings_file=settings or write_settings(tmp),
+    config = BotConfig.isolated(
+        tmp,
+        settings or write_settings(tmp),
         extra_env={"SUPPORTBOT_FAKE_NOW": OPEN_NOW, **(extra_env or {})},
     )
     if credentials is not None:
