@@ -20,8 +20,30 @@ from typing import Any
 
 from bot.errors import ConfigError
 from bot.settings import PROJECT_ROOT
+from connectors.durable import RetryPolicy
 
 CREDENTIALS_FILE = "credentials.yml"
+
+
+def wire_bytes(value: str | bytes) -> bytes:
+    """The bytes a header (or query) value arrived as.
+
+    Sanic decodes request heads as UTF-8 with ``surrogateescape``, so a header holding
+    non-UTF-8 bytes is a str with lone surrogates, which ``str.encode()`` refuses (that
+    was a 500). Encoding back the same way never fails and gives the original bytes.
+    """
+    return value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
+
+
+def equal_bytes(candidate: str | bytes | None, expected: str | bytes) -> bool:
+    """Constant-time equality of a client-sent value and a secret, compared as bytes.
+
+    ``hmac.compare_digest`` raises TypeError for a str holding non-ASCII characters, so
+    both sides are turned into bytes first: any header value is then simply wrong (False).
+    """
+    if candidate is None:
+        return False
+    return hmac.compare_digest(wire_bytes(candidate), wire_bytes(expected))
 
 
 @dataclass(frozen=True)
@@ -35,11 +57,8 @@ class Secret:
         return self._value
 
     def matches(self, candidate: str | bytes | None) -> bool:
-        """Constant-time comparison (``hmac.compare_digest``); None never matches."""
-        if candidate is None:
-            return False
-        given = candidate.encode() if isinstance(candidate, str) else candidate
-        return hmac.compare_digest(given, self._value.encode())
+        """Constant-time comparison (:func:`equal_bytes`); None never matches."""
+        return equal_bytes(candidate, self._value)
 
     def __bool__(self) -> bool:
         return bool(self._value)
@@ -104,6 +123,18 @@ class ChannelCredentials:
                 f"e.g. {key}: {default}",
             )
         return float(value)
+
+    def retry_policy(self) -> RetryPolicy:
+        """How a failing turn is retried; defaults: :class:`connectors.durable.RetryPolicy`.
+
+        Keys: ``turn_attempts``, ``turn_backoff_seconds``, ``turn_max_backoff_seconds``.
+        """
+        default = RetryPolicy()
+        return RetryPolicy(
+            attempts=int(self.number("turn_attempts", default.attempts, minimum=1)),
+            backoff=self.number("turn_backoff_seconds", default.backoff),
+            max_backoff=self.number("turn_max_backoff_seconds", default.max_backoff),
+        )
 
     def url(self, key: str, default: str) -> str:
         value = self.text(key, default).rstrip("/")

@@ -1,22 +1,42 @@
-"""Durable channel state in SQLite: each message processed once, each reply sent once.
+"""Durable channel state in SQLite: each message processed once, until it completes.
 
 Why it exists: Telegram and Meta deliver webhooks *at least once*. They retry when the
 answer is slow or not 2xx, and retries cross our restarts; users also double-tap. A
 webhook therefore
 
-1. verifies and parses the whole request,
-2. :meth:`ChannelStore.accept` s each platform message under its platform id in one
-   committed ``INSERT OR IGNORE`` (a duplicate, concurrent or a day later, is a no-op),
+1. verifies and parses the whole request (:mod:`connectors.strict_json`); a body that is
+   authentic but can never be processed is kept in the ``rejected`` table
+   (:meth:`ChannelStore.reject`) and answered 200, because the platforms redeliver any
+   other answer, for days, and a redelivery cannot fix it;
+2. :meth:`ChannelStore.accept` s each platform message under its dedupe key in one
+   committed ``INSERT OR IGNORE``: a duplicate, concurrent, from another process sharing
+   the file, or a day later, is a no-op;
 3. answers 200 at once, and
-4. processes accepted messages in the background (:class:`Worker`), marking each one
-   ``done`` or ``failed``. Messages still ``pending`` after a crash are processed again
-   at the next start (:meth:`ChannelStore.pending`), so nothing accepted is lost.
+4. processes accepted messages in the background (:class:`Worker`).
 
-Replies carry a key derived from the inbound message id and their position in the
+**The turn contract.** ``process`` (the channel's call of Rasa's ``on_new_message``)
+either returns, and the message is ``done``, or raises, and the turn did not happen: a
+failed action or a store error. The message then stays ``pending`` and is tried again
+with exponential backoff (:class:`RetryPolicy`: 10 tries over ~13 minutes by default);
+the customer's later messages wait behind it, so they are answered in the order they
+were written. After the last try it is *parked* (``failed``, with the error, logged at
+ERROR) and the customer's next messages go on; ``python -m connectors.durable retry
+<state_db>`` puts parked messages back in the queue once the cause is fixed.
+
+**Once-only across processes.** A worker *claims* a message (``owner`` + ``lease_until``,
+renewed while the turn runs) before processing it, so two processes on one state file
+never run the same turn; a message whose owner died is claimable once its lease lapses
+(:data:`LEASE_SECONDS`), and every worker sweeps for such messages periodically, so a
+crashed process's work is resumed by any survivor or by its own restart. (The order of
+one customer's messages is kept within a process; across processes, route a customer to
+one process, or use the PostgreSQL queue of the scaling design.)
+
+Replies carry a key derived from the inbound message's key and their position in the
 turn; :class:`Replies` (on :meth:`ChannelStore.was_sent`/:meth:`mark_sent`) makes a
-re-processed turn skip the replies the customer already has. Button payloads longer
-than a platform allows (Telegram's callback data: 64 bytes) are kept here under a short
-key (:meth:`short_payload`), so buttons keep working across restarts.
+retried turn skip the replies the customer already has. Button payloads longer than a
+platform allows (Telegram's callback data: 64 bytes) are kept here under a short key
+(:meth:`short_payload`), so buttons keep working across restarts; a key this store never
+issued expands to nothing, so a client cannot invent one.
 
 One small file per channel (``state_db`` in credentials.yml, default
 ``var/<channel>.sqlite3``).
@@ -29,15 +49,19 @@ server's start and stop, and the health route; each channel adds its own webhook
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import hashlib
 import json
 import logging
 import sqlite3
+import sys
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +77,12 @@ logger = logging.getLogger(__name__)
 KEEP_SECONDS = 14 * 24 * 3600
 #: Prefix of a short button key standing for a stored payload.
 PAYLOAD_PREFIX = "cb:"
+#: How long a claim on a message holds without renewal. A running turn renews it every
+#: third of this; a process killed mid-turn leaves its messages to others after it.
+LEASE_SECONDS = 30.0
+#: How often a worker looks for messages nobody holds (a dead process's, a parked one
+#: put back by ``retry``).
+SWEEP_SECONDS = 15.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbound (
@@ -72,7 +102,38 @@ CREATE TABLE IF NOT EXISTS payloads (
     key     TEXT PRIMARY KEY,
     payload TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rejected (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at REAL NOT NULL,
+    reason      TEXT NOT NULL,
+    body        BLOB NOT NULL
+);
 """
+#: Columns added after the first release: (name, declaration), added when missing.
+_ADDED_COLUMNS = (
+    ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ("next_attempt_at", "REAL NOT NULL DEFAULT 0"),
+    ("owner", "TEXT"),
+    ("lease_until", "REAL NOT NULL DEFAULT 0"),
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often, and how patiently, a failing turn is tried before it is parked.
+
+    The default waits 2, 4, 8 ... seconds, at most 5 minutes, for 10 tries in all: about
+    13.5 minutes, enough for a supervisor to bring back a crashed action server or
+    database, short enough that a customer is not answered an hour late.
+    """
+
+    attempts: int = 10
+    backoff: float = 2.0
+    max_backoff: float = 300.0
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after the ``failures``-th failed try."""
+        return float(min(self.backoff * 2 ** max(failures - 1, 0), self.max_backoff))
 
 
 class ChannelStore:
@@ -93,12 +154,18 @@ class ChannelStore:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")  # accepted means on disk
             db.executescript(_SCHEMA)
+            have = {row[1] for row in db.execute("PRAGMA table_info(inbound)")}
+            for name, declaration in _ADDED_COLUMNS:
+                if name not in have:
+                    with contextlib.suppress(sqlite3.OperationalError):  # another process
+                        db.execute(f"ALTER TABLE inbound ADD COLUMN {name} {declaration}")
             cutoff = time.time() - KEEP_SECONDS
             db.execute(
                 "DELETE FROM inbound WHERE status = 'done' AND received_at < ?",
                 (cutoff,),
             )
             db.execute("DELETE FROM sent WHERE sent_at < ?", (cutoff,))
+            db.execute("DELETE FROM rejected WHERE received_at < ?", (cutoff,))
             self._db = db
         return self._db
 
@@ -107,7 +174,11 @@ class ChannelStore:
             return self._conn().execute(sql, args)
 
     def accept(self, message_id: str, item: dict[str, Any]) -> bool:
-        """Record a platform message as pending; False if its id was seen before."""
+        """Record a platform message as pending; False if its key was seen before.
+
+        ``item`` must hold only storable text (the webhook checked it with
+        :mod:`connectors.strict_json`).
+        """
         cursor = self._run(
             "INSERT OR IGNORE INTO inbound (message_id, received_at, status, item) "
             "VALUES (?, ?, 'pending', ?)",
@@ -115,18 +186,75 @@ class ChannelStore:
         )
         return cursor.rowcount == 1
 
+    def claim(self, message_id: str, owner: str, lease: float = LEASE_SECONDS) -> bool:
+        """Take a pending message for ``owner`` unless another owner's lease is live."""
+        now = time.time()
+        cursor = self._run(
+            "UPDATE inbound SET owner = ?, lease_until = ? WHERE message_id = ? "
+            "AND status = 'pending' AND (owner IS NULL OR owner = ? OR lease_until < ?)",
+            (owner, now + lease, message_id, owner, now),
+        )
+        return cursor.rowcount == 1
+
+    def renew(self, message_id: str, owner: str, lease: float = LEASE_SECONDS) -> bool:
+        """Extend ``owner``'s claim; False if it was lost (its lease lapsed and was taken)."""
+        cursor = self._run(
+            "UPDATE inbound SET lease_until = ? WHERE message_id = ? AND owner = ? "
+            "AND status = 'pending'",
+            (time.time() + lease, message_id, owner),
+        )
+        return cursor.rowcount == 1
+
+    def release(self, message_id: str, owner: str) -> None:
+        """Give up ``owner``'s claim on a still pending message (shutdown)."""
+        self._run(
+            "UPDATE inbound SET owner = NULL, lease_until = 0 WHERE message_id = ? "
+            "AND owner = ? AND status = 'pending'",
+            (message_id, owner),
+        )
+
     def finish(self, message_id: str) -> None:
         self._run(
-            "UPDATE inbound SET status = 'done', error = NULL WHERE message_id = ?",
+            "UPDATE inbound SET status = 'done', error = NULL, owner = NULL "
+            "WHERE message_id = ?",
             (message_id,),
         )
 
-    def fail(self, message_id: str, error: str) -> None:
-        """Keep the message for an operator (and the logs) with what went wrong."""
+    def retry_later(self, message_id: str, error: str, delay: float) -> None:
+        """Count a failed try and note when the next one may run (kept across restarts)."""
         self._run(
-            "UPDATE inbound SET status = 'failed', error = ? WHERE message_id = ?",
+            "UPDATE inbound SET attempts = attempts + 1, next_attempt_at = ?, error = ? "
+            "WHERE message_id = ?",
+            (time.time() + delay, error[:2000], message_id),
+        )
+
+    def attempts(self, message_id: str) -> int:
+        row = self._run(
+            "SELECT attempts FROM inbound WHERE message_id = ?", (message_id,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def next_attempt_at(self, message_id: str) -> float:
+        row = self._run(
+            "SELECT next_attempt_at FROM inbound WHERE message_id = ?", (message_id,)
+        ).fetchone()
+        return float(row[0]) if row else 0.0
+
+    def park(self, message_id: str, error: str) -> None:
+        """Stop trying a message; kept with what went wrong for an operator."""
+        self._run(
+            "UPDATE inbound SET status = 'failed', error = ?, owner = NULL "
+            "WHERE message_id = ?",
             (error[:2000], message_id),
         )
+
+    def requeue_failed(self) -> int:
+        """Put every parked message back in the queue with fresh tries; how many."""
+        cursor = self._run(
+            "UPDATE inbound SET status = 'pending', attempts = 0, next_attempt_at = 0, "
+            "owner = NULL, lease_until = 0 WHERE status = 'failed'"
+        )
+        return cursor.rowcount
 
     def status(self, message_id: str) -> str | None:
         row = self._run(
@@ -134,13 +262,43 @@ class ChannelStore:
         ).fetchone()
         return str(row[0]) if row else None
 
-    def pending(self) -> list[tuple[str, dict[str, Any]]]:
-        """Accepted but unfinished messages, oldest first (re-processed at start-up)."""
+    def error(self, message_id: str) -> str | None:
+        row = self._run(
+            "SELECT error FROM inbound WHERE message_id = ?", (message_id,)
+        ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+    def claimable(self) -> list[tuple[str, dict[str, Any]]]:
+        """Pending messages nobody holds a live claim on, oldest first."""
         rows = self._run(
             "SELECT message_id, item FROM inbound WHERE status = 'pending' "
-            "ORDER BY received_at"
+            "AND (owner IS NULL OR lease_until < ?) ORDER BY received_at, rowid",
+            (time.time(),),
         ).fetchall()
         return [(str(mid), json.loads(item)) for mid, item in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Messages per status, and rejected bodies (health route, operators)."""
+        out = {"pending": 0, "done": 0, "failed": 0}
+        for status, count in self._run(
+            "SELECT status, COUNT(*) FROM inbound GROUP BY status"
+        ).fetchall():
+            out[str(status)] = int(count)
+        (rejected,) = self._run("SELECT COUNT(*) FROM rejected").fetchone()
+        out["rejected"] = int(rejected)
+        return out
+
+    def reject(self, reason: str, body: bytes) -> None:
+        """Keep an authentic body that cannot be processed, with why (nothing is lost)."""
+        self._run(
+            "INSERT INTO rejected (received_at, reason, body) VALUES (?, ?, ?)",
+            (time.time(), reason[:2000], body),
+        )
+
+    def rejected(self) -> list[tuple[str, bytes]]:
+        """(reason, body) of every kept rejected body, oldest first."""
+        rows = self._run("SELECT reason, body FROM rejected ORDER BY id").fetchall()
+        return [(str(reason), bytes(body)) for reason, body in rows]
 
     def was_sent(self, reply_key: str) -> bool:
         row = self._run(
@@ -226,36 +384,85 @@ Process = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 class Worker:
-    """Processes accepted messages in the background, in order per conversation.
+    """Processes accepted messages in the background: in order per customer, until done.
 
-    Each message runs ``process(message_id, item)``; success marks it done, an exception
-    marks it failed (logged with the traceback, never shown to the customer). Messages
-    of one sender wait for that sender's previous message, so a customer's two quick
-    messages are answered in the order they were written.
+    Each message runs ``process(message_id, item)`` under this worker's claim. Success
+    marks it done; an exception counts a failed try and, after the policy's backoff,
+    tries again (logged at WARNING), until the policy's last try parks it (ERROR). A
+    customer's later messages wait for the earlier ones, retries included, so they are
+    answered in the order they were written.
+
+    Args:
+        store: the channel's store.
+        process: runs one turn; raising means the turn did not complete.
+        channel: the channel's name, for logs and task names.
+        policy: retry policy for failing turns.
+        lease: seconds a claim holds without renewal (:data:`LEASE_SECONDS`).
+        sweep_every: seconds between looks for unclaimed messages (:data:`SWEEP_SECONDS`).
     """
 
-    def __init__(self, store: ChannelStore, process: Process, channel: str) -> None:
+    def __init__(
+        self,
+        store: ChannelStore,
+        process: Process,
+        channel: str,
+        *,
+        policy: RetryPolicy | None = None,
+        lease: float = LEASE_SECONDS,
+        sweep_every: float = SWEEP_SECONDS,
+    ) -> None:
         self.store = store
         self.process = process
         self.channel = channel
+        self.policy = policy or RetryPolicy()
+        self.lease = lease
+        self.sweep_every = sweep_every
+        self.owner = uuid.uuid4().hex  # this worker's name in claims
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight: set[str] = set()
+        self._stopping = asyncio.Event()
+        self._sweeper: asyncio.Task[None] | None = None
 
-    def submit(self, message_id: str, item: dict[str, Any]) -> asyncio.Task[None]:
+    def submit(self, message_id: str, item: dict[str, Any]) -> asyncio.Task[None] | None:
+        """Queue an accepted message behind its sender's earlier ones (None: queued already)."""
+        if message_id in self._inflight:
+            return None
         sender = str(item.get("sender", ""))
         previous = self._tails.get(sender)
+        self._inflight.add(message_id)
         task = asyncio.get_running_loop().create_task(
             self._run(message_id, item, previous), name=f"{self.channel}:{message_id}"
         )
         self._tails[sender] = task
         self._tasks.add(task)
-        task.add_done_callback(lambda t: self._forget(sender, t))
+        task.add_done_callback(lambda t: self._forget(sender, message_id, t))
         return task
 
-    def _forget(self, sender: str, task: asyncio.Task[None]) -> None:
+    def _forget(self, sender: str, message_id: str, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        self._inflight.discard(message_id)
         if self._tails.get(sender) is task:
             del self._tails[sender]
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep, cut short by shutdown; True when shutting down."""
+        if seconds > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        return self._stopping.is_set()
+
+    async def _keep_claim(self, message_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            if not self.store.renew(message_id, self.owner, self.lease):
+                logger.error(
+                    "%s: lost the claim on message %s (event loop blocked > %.0f s?)",
+                    self.channel,
+                    message_id,
+                    self.lease,
+                )
+                return
 
     async def _run(
         self, message_id: str, item: dict[str, Any], previous: asyncio.Task[None] | None
@@ -263,39 +470,101 @@ class Worker:
         if previous is not None:
             with contextlib.suppress(BaseException):
                 await asyncio.shield(previous)
+        if self._stopping.is_set() or not self.store.claim(
+            message_id, self.owner, self.lease
+        ):
+            return  # shutting down, done already, or another live process holds it
+        keeper = asyncio.get_running_loop().create_task(self._keep_claim(message_id))
         try:
-            await self.process(message_id, item)
-        except asyncio.CancelledError:
-            # Shutting down: the message stays pending and is processed at next start.
-            raise
-        except Exception as exc:
-            logger.exception(
-                "%s: processing message %s failed", self.channel, message_id
-            )
-            self.store.fail(message_id, f"{type(exc).__name__}: {exc}")
-        else:
-            self.store.finish(message_id)
+            await self._attempts(message_id, item)
+        finally:
+            keeper.cancel()
+            # Still pending (shutdown, cancelled): anyone may take it from here.
+            self.store.release(message_id, self.owner)
+
+    async def _attempts(self, message_id: str, item: dict[str, Any]) -> None:
+        # A message that failed before a restart keeps its backoff.
+        if await self._pause(self.store.next_attempt_at(message_id) - time.time()):
+            return
+        while True:
+            try:
+                await self.process(message_id, item)
+            except asyncio.CancelledError:
+                raise  # shutting down: the message stays pending for the next start
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                failures = self.store.attempts(message_id) + 1
+                delay = self.policy.delay(failures)
+                self.store.retry_later(message_id, error, delay)
+                if failures >= self.policy.attempts:
+                    logger.error(
+                        "%s: message %s failed %d times, parked (retry it with "
+                        "`python -m connectors.durable retry %s`): %s",
+                        self.channel,
+                        message_id,
+                        failures,
+                        self.store.path,
+                        error,
+                        exc_info=exc,
+                    )
+                    self.store.park(message_id, error)
+                    return
+                logger.warning(
+                    "%s: message %s failed (try %d of %d), retrying in %.1f s: %s",
+                    self.channel,
+                    message_id,
+                    failures,
+                    self.policy.attempts,
+                    delay,
+                    error,
+                    exc_info=exc,
+                )
+                if await self._pause(delay):
+                    return
+            else:
+                self.store.finish(message_id)
+                return
 
     def resume_pending(self) -> int:
-        """Submit every message left pending by a previous run; returns how many."""
-        items = self.store.pending()
+        """Submit every message nobody holds (a previous run's, a dead process's)."""
+        items = [(m, i) for m, i in self.store.claimable() if m not in self._inflight]
         for message_id, item in items:
             self.submit(message_id, item)
         if items:
             logger.info(
-                "%s: resuming %d message(s) accepted before a restart",
+                "%s: resuming %d message(s) accepted earlier and not finished",
                 self.channel,
                 len(items),
             )
         return len(items)
 
+    def start(self) -> None:
+        """Resume unfinished messages now and sweep for orphaned ones periodically."""
+        self.resume_pending()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        while not await self._pause(self.sweep_every):
+            try:
+                self.resume_pending()
+            except sqlite3.Error:
+                logger.exception("%s: sweeping for unclaimed messages failed", self.channel)
+
     async def drain(self, timeout: float) -> None:
-        """Wait for running work (shutdown); what does not finish stays pending."""
+        """Shutdown: running turns get ``timeout`` seconds; retries waiting stop at once.
+
+        What does not finish stays pending, unclaimed, for the next start.
+        """
+        self._stopping.set()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if not self._tasks:
             return
         _, unfinished = await asyncio.wait(set(self._tasks), timeout=timeout)
         for task in unfinished:
             task.cancel()
+        if unfinished:  # let them release their claims before the store closes
+            await asyncio.gather(*unfinished, return_exceptions=True)
 
 
 def inbound_item(
@@ -339,6 +608,25 @@ def user_message(
     )
 
 
+def reject(store: ChannelStore, channel: str, reason: str, body: bytes) -> HTTPResponse:
+    """Answer an authentic body that can never be processed: kept, logged, 200.
+
+    Telegram and Meta redeliver anything but a 2xx, for hours or days, and no redelivery
+    can fix the body; a 4xx would only make them try again. So the body is kept in the
+    ``rejected`` table for an operator, logged with the reason, and acknowledged with
+    ``{"status": "rejected", "error": reason}``.
+    """
+    store.reject(reason, body)
+    logger.warning(
+        "%s: rejected an authentic webhook body (%d bytes, kept in %s): %s",
+        channel,
+        len(body),
+        store.path,
+        reason,
+    )
+    return response.json({"status": "rejected", "error": reason})
+
+
 def worker_blueprint(
     channel: str,
     store: ChannelStore,
@@ -346,6 +634,7 @@ def worker_blueprint(
     *,
     enabled: Callable[[], bool],
     close_client: Callable[[], Awaitable[None]],
+    policy: RetryPolicy | None = None,
 ) -> tuple[Blueprint, Worker]:
     """A channel's webhook blueprint whose :class:`Worker` lives as long as the server.
 
@@ -353,17 +642,18 @@ def worker_blueprint(
     processed (only when ``enabled()``: a disabled channel has nobody to answer them).
     Before it stops, running turns get 10 seconds (what does not finish stays pending
     for the next start), then the platform client and the store are closed. ``GET /``
-    says whether the channel is configured. The caller adds its webhook route and
+    says whether the channel is configured and, if it is, how many messages are
+    pending, parked (``failed``) and rejected. The caller adds its webhook route and
     submits accepted messages to the returned worker.
     """
     # Rasa registers it under /webhooks/<name> (InputChannel.url_prefix) whatever it says.
     bp = Blueprint(f"{channel}_webhook", f"/webhooks/{channel}")
-    worker = Worker(store, process, channel)
+    worker = Worker(store, process, channel, policy=policy)
 
     @bp.listener("after_server_start")
     async def resume(app: Any, loop: Any) -> None:
         if enabled():
-            worker.resume_pending()
+            worker.start()
 
     @bp.listener("before_server_stop")
     async def stop(app: Any, loop: Any) -> None:
@@ -373,6 +663,40 @@ def worker_blueprint(
 
     @bp.route("/", methods=["GET"])
     async def health(_: Request) -> HTTPResponse:
-        return response.json({"status": "ok" if enabled() else "disabled"})
+        if not enabled():
+            return response.json({"status": "disabled"})
+        counts = store.counts()
+        return response.json(
+            {"status": "ok", **{k: counts[k] for k in ("pending", "failed", "rejected")}}
+        )
 
     return bp, worker
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m connectors.durable status|retry STATE_DB``: look at or requeue parked."""
+    parser = argparse.ArgumentParser(
+        prog="python -m connectors.durable",
+        description="a channel's durable queue (var/telegram.sqlite3, var/whatsapp.sqlite3)",
+    )
+    parser.add_argument("command", choices=["status", "retry"])
+    parser.add_argument("state_db", type=Path)
+    args = parser.parse_args(argv)
+    if not args.state_db.is_file():
+        print(f"error: {args.state_db}: no such state file", file=sys.stderr)
+        return 2
+    store = ChannelStore(args.state_db)
+    try:
+        if args.command == "retry":
+            count = store.requeue_failed()
+            print(f"{count} parked message(s) back in the queue; a running channel "
+                  f"picks them up within {SWEEP_SECONDS:.0f} s")
+        else:
+            print(json.dumps(store.counts()))
+    finally:
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,10 +13,16 @@ calls ``get_me`` over the network at start-up and on every update (it cannot sta
 offline), does not check Telegram's secret-token header and loses replies on 429.
 
 In: Telegram POSTs an Update to ``/webhooks/telegram/webhook`` with the secret in
-``X-Telegram-Bot-Api-Secret-Token`` (compared in constant time; wrong or missing: 403).
-The update is parsed with ``telegram.Update.de_json``, normalised, stored once under
-its ``update_id`` (:mod:`connectors.durable`: Telegram redelivers until it gets 200) and
-answered 200; the bot's turn runs in the background. What becomes a Rasa message:
+``X-Telegram-Bot-Api-Secret-Token`` (compared as bytes in constant time; wrong, missing
+or not even text: 403). The body must be strict JSON (:mod:`connectors.strict_json`:
+UTF-8, no lone surrogates or NUL, at most 32 levels deep) and an Update that
+``telegram.Update.de_json`` parses; an authentic body that is not is kept in the state
+db's ``rejected`` table and answered 200 ``{"status": "rejected"}`` (Telegram redelivers
+anything else, and redelivery cannot fix it). A good update is normalised, stored once
+under its *message* (``<chat id>:<message id>``, see :func:`dedupe_key`: the same message
+redelivered under a new ``update_id`` is a duplicate) and answered 200; the bot's turn
+runs in the background and is retried until it completes (:mod:`connectors.durable`).
+What becomes a Rasa message:
 
 * text (also edited messages, flagged ``edited`` in metadata); ``/start`` -> ``/greet``,
   other commands lose their slash so nobody can type an intent;
@@ -68,15 +74,18 @@ from telegram.error import (
     TelegramError,
 )
 
+from connectors import strict_json
 from connectors.credentials import ChannelCredentials, Secret
 from connectors.durable import (
     ChannelStore,
     Replies,
+    RetryPolicy,
     inbound_item,
+    reject,
     user_message,
     worker_blueprint,
 )
-from connectors.webhook import json_body, json_error
+from connectors.webhook import json_error, sent_as_json
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -122,6 +131,30 @@ _SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 # --------------------------------------------------------------------------- inbound
+
+
+class BadUpdate(ValueError):
+    """An authentic body that is not a processable Telegram Update; the text says why."""
+
+
+def dedupe_key(update: Update) -> str:
+    """The key an update is processed once under: the message, not the delivery.
+
+    ``update_id`` is Telegram's id for one *delivery*; the same message can come back
+    under a new one (a webhook reset, switching between polling and a webhook). So a
+    message is keyed by ``<chat id>:<message id>``, an edit by that plus its edit time
+    (each edit is news), a button press by the callback query's id.
+    """
+    if update.callback_query is not None:
+        return f"callback:{update.callback_query.id}"
+    message = update.message or update.edited_message
+    if message is None:
+        return f"update:{update.update_id}"
+    key = f"{message.chat.id}:{message.message_id}"
+    if update.edited_message is not None:
+        edited = message.edit_date
+        key += f":edit:{int(edited.timestamp()) if edited else update.update_id}"
+    return key
 
 
 def command_text(text: str) -> str:
@@ -473,6 +506,7 @@ class TelegramInput(InputChannel):
             creds.url("base_url", DEFAULT_BASE_URL),
             creds.path("state_db", "var/telegram.sqlite3"),
             max_wait=creds.number("max_retry_wait", 60.0),
+            policy=creds.retry_policy(),
         )
 
     def __init__(
@@ -483,8 +517,10 @@ class TelegramInput(InputChannel):
         state_db: Path,
         *,
         max_wait: float = 60.0,
+        policy: RetryPolicy | None = None,
     ) -> None:
         self.enabled = bool(token)
+        self.policy = policy or RetryPolicy()
         self.secret_token = secret_token
         self.base_url = base_url
         self.store = ChannelStore(state_db)
@@ -494,17 +530,38 @@ class TelegramInput(InputChannel):
         """For messages Rasa sends on its own (agent replies from the inbox)."""
         return TelegramOutput(self.client, self.store) if self.enabled else None
 
+    def parse(self, raw: bytes) -> tuple[Update, dict[str, Any] | None]:
+        """The Update in an authentic body and its item (None: nothing to answer).
+
+        Raises:
+            BadUpdate: not strict JSON (:mod:`connectors.strict_json`) or not an Update.
+        """
+        try:
+            data = strict_json.loads(raw)
+        except strict_json.UnsafeJSON as exc:
+            raise BadUpdate(str(exc)) from None
+        update_id = data.get("update_id") if isinstance(data, dict) else None
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            raise BadUpdate("body must be a Telegram Update object with an update_id")
+        try:
+            update = Update.de_json(data, None)
+            return update, parse_update(update, self.store)
+        except Exception as exc:  # PTB raises KeyError/TypeError/... on bad shapes
+            raise BadUpdate(f"not a valid Telegram Update: {type(exc).__name__}") from None
+
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
-        async def process(update_id: str, item: dict[str, Any]) -> None:
+        async def process(key: str, item: dict[str, Any]) -> None:
             query_id = item.get("callback_query_id")
-            if query_id:
+            answered = f"{key}:answered"
+            if query_id and not self.store.was_sent(answered):  # once, not per retry
                 await self.client.call(
                     "answerCallbackQuery",
                     lambda bot: bot.answer_callback_query(callback_query_id=query_id),
                 )
-            output = TelegramOutput(self.client, self.store, reply_prefix=update_id)
+                self.store.mark_sent(answered, None)
+            output = TelegramOutput(self.client, self.store, reply_prefix=key)
             await on_new_message(user_message(item, output, CHANNEL))
 
         bp, worker = worker_blueprint(
@@ -513,6 +570,7 @@ class TelegramInput(InputChannel):
             process,
             enabled=lambda: self.enabled,
             close_client=self.client.shutdown,
+            policy=self.policy,
         )
 
         @bp.route("/webhook", methods=["POST"])
@@ -523,28 +581,25 @@ class TelegramInput(InputChannel):
                     "the telegram channel is not configured: set "
                     + " and ".join(SECRETS.values()),
                 )
-            if len(request.body or b"") > MAX_BODY_BYTES:
+            raw = request.body or b""
+            if len(raw) > MAX_BODY_BYTES:
                 return json_error(413, f"body larger than {MAX_BODY_BYTES} bytes")
             if not self.secret_token.matches(request.headers.get(SECRET_HEADER)):
                 return json_error(403, f"missing or wrong {SECRET_HEADER}")
-            data = json_body(request, "update")
-            if isinstance(data, HTTPResponse):
-                return data
-            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-                return json_error(
-                    400, "body must be a Telegram Update object with an update_id"
-                )
+            if not sent_as_json(request):
+                return json_error(415, "send the update as application/json")
+            # From here the sender knows the secret: it is Telegram, which redelivers
+            # anything but a 2xx. A body no redelivery can fix is kept and answered 200.
             try:
-                update = Update.de_json(data, None)
-                item = parse_update(update, self.store)
-            except Exception as exc:  # PTB raises KeyError/TypeError/... on bad shapes
-                return json_error(400, f"not a valid Telegram Update: {type(exc).__name__}")
+                update, item = self.parse(raw)
+            except BadUpdate as exc:
+                return reject(self.store, CHANNEL, str(exc), raw)
             if item is None:
                 return response.json({"status": "ignored"})
-            update_id = str(update.update_id)
-            if not self.store.accept(update_id, item):
+            key = dedupe_key(update)
+            if not self.store.accept(key, item):
                 return response.json({"status": "duplicate"})
-            worker.submit(update_id, item)
+            worker.submit(key, item)
             return response.json({"status": "accepted"})
 
         return bp

@@ -20,10 +20,20 @@ In (``/webhooks/whatsapp/webhook``):
 * GET: Meta's verification handshake. ``hub.mode=subscribe`` and the right
   ``hub.verify_token`` (constant-time compare) -> 200 with ``hub.challenge``; else 403.
 * POST: ``X-Hub-Signature-256: sha256=<hex>``, the HMAC-SHA256 of the raw body with the
-  app secret, is checked first (missing: 401, wrong: 403). The whole body is then
-  parsed and validated; only then is each message stored once under its ``wamid``
+  app secret, is checked first, as bytes in constant time (missing: 401, wrong or not
+  even ASCII: 403). The whole body is then parsed as strict JSON
+  (:mod:`connectors.strict_json`: UTF-8, no lone surrogates or NUL, bounded depth) and
+  validated (wa_ids are digits, wamids printable ASCII, timestamps Unix seconds). An
+  authentic body that fails is kept in the state db's ``rejected`` table and answered
+  200 ``{"status": "rejected"}``: Meta redelivers anything but a 2xx for up to 7 days,
+  and redelivery cannot fix it. Messages for another ``phone_number_id`` (one Meta app
+  can serve several numbers) are acknowledged and not processed (``ignored``); messages
+  older than ``max_message_age_seconds`` (default 24 h, WhatsApp's customer service
+  window, after which only template messages may be sent) are kept as rejected and not
+  answered (``stale``). Each remaining message is stored once under its ``wamid``
   (:mod:`connectors.durable`) and the answer is 200 at once, as Meta asks; the bot's
-  turn runs in the background. Status callbacks (sent/delivered/read) and reactions are
+  turn runs in the background and is retried until it completes. Status callbacks
+  (sent/delivered/read) and reactions are
   acknowledged and ignored. Text is the message; a reply button or list row sends its
   id (the Rasa payload); images, audio, stickers, locations ... become
   ``/unsupported_content`` (answered politely in the conversation's language), except
@@ -45,9 +55,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
+import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +72,18 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.language import LanguageDetector
-from connectors.credentials import ChannelCredentials, Secret
+from connectors import strict_json
+from connectors.credentials import ChannelCredentials, Secret, equal_bytes
 from connectors.durable import (
     ChannelStore,
     Replies,
+    RetryPolicy,
     inbound_item,
+    reject,
     user_message,
     worker_blueprint,
 )
-from connectors.webhook import json_body, json_error
+from connectors.webhook import json_error, sent_as_json
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +114,15 @@ ROW_ID_CHARS = 200
 UNSUPPORTED = "/unsupported_content"
 #: Label of the button that opens a list, in the language of the message (20 chars).
 LIST_LABELS = {"en": "Options", "ar": "الخيارات", "sl": "Možnosti"}
+#: Oldest customer message answered, in seconds (``max_message_age_seconds``). Meta
+#: redelivers for up to 7 days, but a business may send free-form replies only within
+#: 24 hours of the customer's last message (WhatsApp's customer service window): an
+#: older message cannot be answered, so it is kept as rejected ("stale") instead.
+MAX_MESSAGE_AGE = 24 * 3600
+#: A customer's wa_id is a phone number in international format, digits only.
+_WA_ID = re.compile(r"^[0-9]{4,20}$")
+#: Message ids (wamid...): printable ASCII without spaces, bounded.
+_WAMID = re.compile(r"^[!-~]{1,256}$")
 #: Message types that carry no question for the bot: acknowledged, not processed.
 IGNORED_TYPES = frozenset({"reaction", "system", "request_welcome"})
 
@@ -111,12 +137,13 @@ class BadPayload(ValueError):
 def signature_ok(app_secret: Secret, body: bytes, header: str | None) -> bool:
     """Whether ``header`` is ``sha256=`` + HMAC-SHA256(body, app secret).
 
-    Compared with ``hmac.compare_digest`` (constant time).
+    Compared as bytes in constant time (:func:`~connectors.credentials.equal_bytes`), so a
+    header with non-ASCII characters is a wrong signature (403), not a TypeError (500).
     """
     if not header or not header.startswith("sha256="):
         return False
     expected = hmac.new(app_secret.reveal().encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(header[len("sha256=") :].strip().lower(), expected)
+    return equal_bytes(header[len("sha256=") :].strip().lower(), expected)
 
 
 def sign(app_secret: str, body: bytes) -> str:
@@ -176,12 +203,44 @@ def _message_text(
     return UNSUPPORTED, kind
 
 
-def parse_notification(body: Any, expand: Expand | None = None) -> list[dict[str, Any]]:
+@dataclass
+class Notification:
+    """What a webhook body holds for the bot.
+
+    ``items``: customer messages to process, normalised ``{sender, text, message_id,
+    metadata}``; ``stale``: messages older than the allowed age (not processed);
+    ``foreign``: messages addressed to another business number (not ours to answer).
+    """
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    stale: list[dict[str, Any]] = field(default_factory=list)
+    foreign: int = 0
+
+
+def _timestamp(message: Mapping[str, Any], where: str) -> int:
+    value = message.get("timestamp")
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**12:
+        return value
+    raise BadPayload(f"{where}.timestamp must be Unix seconds as a string of digits")
+
+
+def parse_notification(
+    body: Any,
+    expand: Expand | None = None,
+    *,
+    phone_number_id: str | None = None,
+    now: float | None = None,
+    max_age: float = MAX_MESSAGE_AGE,
+) -> Notification:
     """Every customer message in a webhook body, normalised; statuses are skipped.
 
-    Each item: ``{sender, text, message_id, metadata}``. The whole body is checked
-    before anything is returned, so a malformed notification is refused as a whole.
-    ``expand`` turns a short button id back into the payload it stands for.
+    The whole body is checked before anything is returned, so a malformed notification
+    is refused as a whole. ``expand`` turns a short button id back into the payload it
+    stands for. Messages to a number other than ``phone_number_id`` (when given; one
+    Meta app can serve several numbers) are counted as foreign, messages older than
+    ``max_age`` seconds before ``now`` as stale.
 
     Raises:
         BadPayload: not a ``whatsapp_business_account`` notification, or a malformed
@@ -195,7 +254,8 @@ def parse_notification(body: Any, expand: Expand | None = None) -> list[dict[str
     entries = body.get("entry")
     if not isinstance(entries, list):
         raise BadPayload("'entry' must be a list")
-    items: list[dict[str, Any]] = []
+    now = time.time() if now is None else now
+    out = Notification()
     for e, entry in enumerate(entries):
         changes = entry.get("changes") if isinstance(entry, Mapping) else None
         if not isinstance(changes, list):
@@ -214,28 +274,39 @@ def parse_notification(body: Any, expand: Expand | None = None) -> list[dict[str
             messages = value.get("messages") or []
             if not isinstance(messages, list):
                 raise BadPayload(f"{where}.value.messages must be a list")
+            ours = phone_number_id is None or phone_id == phone_number_id
             for m, message in enumerate(messages):
                 mwhere = f"{where}.value.messages[{m}]"
                 if not isinstance(message, Mapping):
                     raise BadPayload(f"{mwhere} must be an object")
                 wamid = _str(message, "id", mwhere)
+                if not _WAMID.match(wamid):
+                    raise BadPayload(f"{mwhere}.id must be 1-256 printable ASCII characters")
                 sender = _str(message, "from", mwhere)
+                if not _WA_ID.match(sender):
+                    raise BadPayload(f"{mwhere}.from must be a wa_id (4-20 digits)")
+                sent_at = _timestamp(message, mwhere)
                 parsed = _message_text(message, mwhere, expand)
                 if parsed is None:
+                    continue
+                if not ours:
+                    out.foreign += 1
                     continue
                 text, content = parsed
                 metadata: dict[str, Any] = {
                     "channel": CHANNEL,
                     "message_id": wamid,
                     "content_type": content,
+                    "timestamp": sent_at,
                 }
                 if isinstance(phone_id, str):
                     metadata["phone_number_id"] = phone_id
                 context = message.get("context")
                 if isinstance(context, Mapping) and isinstance(context.get("id"), str):
                     metadata["reply_to"] = context["id"]
-                items.append(inbound_item(CHANNEL, sender, text, wamid, metadata))
-    return items
+                item = inbound_item(CHANNEL, sender, text, wamid, metadata)
+                (out.stale if now - sent_at > max_age else out.items).append(item)
+    return out
 
 
 # -------------------------------------------------------------------------- outbound
@@ -541,17 +612,24 @@ class WhatsAppInput(InputChannel):
                 ", ".join(SECRETS.values()),
             )
             return cls(None, Secret(""), Secret(""), state_db)
+        phone_number_id = creds.secret("phone_number_id").reveal()
         client = GraphClient(
             creds.url("graph_base_url", DEFAULT_GRAPH_URL),
             creds.text("api_version", DEFAULT_API_VERSION),
-            creds.secret("phone_number_id").reveal(),
+            phone_number_id,
             creds.secret("access_token"),
             max_attempts=int(creds.number("max_attempts", 5, minimum=1)),
             backoff=creds.number("retry_backoff_seconds", 0.5),
             max_wait=creds.number("max_retry_wait", 30.0),
         )
         return cls(
-            client, creds.secret("verify_token"), creds.secret("app_secret"), state_db
+            client,
+            creds.secret("verify_token"),
+            creds.secret("app_secret"),
+            state_db,
+            phone_number_id=phone_number_id,
+            max_age=creds.number("max_message_age_seconds", MAX_MESSAGE_AGE, minimum=60),
+            policy=creds.retry_policy(),
         )
 
     def __init__(
@@ -560,8 +638,15 @@ class WhatsAppInput(InputChannel):
         verify_token: Secret,
         app_secret: Secret,
         state_db: Path,
+        *,
+        phone_number_id: str | None = None,
+        max_age: float = MAX_MESSAGE_AGE,
+        policy: RetryPolicy | None = None,
     ) -> None:
         self.client = client
+        self.phone_number_id = phone_number_id
+        self.max_age = max_age
+        self.policy = policy or RetryPolicy()
         self.verify_token = verify_token
         self.app_secret = app_secret
         self.store = ChannelStore(state_db)
@@ -596,6 +681,7 @@ class WhatsAppInput(InputChannel):
             process,
             enabled=lambda: self.enabled,
             close_client=close_client,
+            policy=self.policy,
         )
 
         @bp.route("/webhook", methods=["GET"])
@@ -623,22 +709,51 @@ class WhatsAppInput(InputChannel):
                 return json_error(401, f"missing {SIGNATURE_HEADER}")
             if not signature_ok(self.app_secret, raw, header):
                 return json_error(403, f"{SIGNATURE_HEADER} does not match the body")
-            body = json_body(request, "notification")
-            if isinstance(body, HTTPResponse):
-                return body
+            if not sent_as_json(request):
+                return json_error(415, "send the notification as application/json")
+            # From here the sender holds the app secret: it is Meta, which redelivers
+            # anything but a 2xx for days. A body no redelivery can fix is kept, 200.
             try:
-                items = parse_notification(body, self.store.expand_payload)
-            except BadPayload as exc:
-                return json_error(400, f"not a WhatsApp notification: {exc}")
+                found = parse_notification(
+                    strict_json.loads(raw),
+                    self.store.expand_payload,
+                    phone_number_id=self.phone_number_id,
+                    max_age=self.max_age,
+                )
+            except (strict_json.UnsafeJSON, BadPayload) as exc:
+                return reject(self.store, CHANNEL, f"not a WhatsApp notification: {exc}", raw)
+            if found.foreign:
+                logger.info(
+                    "whatsapp: ignored %d message(s) for another phone_number_id",
+                    found.foreign,
+                )
+            for item in found.stale:
+                self.store.reject(
+                    f"stale: sent more than {self.max_age:.0f} s ago",
+                    json.dumps(item, ensure_ascii=False).encode(),
+                )
+                logger.warning(
+                    "whatsapp: message %s is older than %.0f s: not answered (kept as "
+                    "rejected in %s)",
+                    item["message_id"],
+                    self.max_age,
+                    self.store.path,
+                )
             accepted = duplicates = 0
-            for item in items:
+            for item in found.items:
                 if self.store.accept(item["message_id"], item):
                     worker.submit(item["message_id"], item)
                     accepted += 1
                 else:
                     duplicates += 1
             return response.json(
-                {"status": "ok", "accepted": accepted, "duplicates": duplicates}
+                {
+                    "status": "ok",
+                    "accepted": accepted,
+                    "duplicates": duplicates,
+                    "ignored": found.foreign,
+                    "stale": len(found.stale),
+                }
             )
 
         return bp

@@ -166,7 +166,7 @@ def callback_update(
     return {
         "update_id": update_id,
         "callback_query": {
-            "id": "4382bfdwdsb323b2d9",
+            "id": f"4382bfdwdsb{update_id}",
             "from": user("sl"),
             "chat_instance": "-83947293847",
             "data": data,
@@ -313,8 +313,9 @@ async def test_rasa_buttons_become_an_inline_keyboard_and_a_press_sends_the_payl
     assert tg.messages[1].sender_id == f"telegram:{CHAT}"
     answered = tg.api.calls("answerCallbackQuery")
     assert [c.params["callback_query_id"] for c in answered] == [
-        "4382bfdwdsb323b2d9"
-    ] * 2
+        "4382bfdwdsb1011",
+        "4382bfdwdsb1012",
+    ]
 
 
 async def test_a_press_on_a_forgotten_long_key_falls_back_to_the_button_title(
@@ -411,36 +412,47 @@ async def test_a_missing_or_wrong_secret_token_is_403_and_nothing_is_processed(
 
 
 @pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "update_id"),
+        (json.dumps({"message": {"text": "hi"}}).encode(), "update_id"),
+        (json.dumps({"update_id": True, "message": {"text": "hi"}}).encode(), "update_id"),
+        (
+            json.dumps({"update_id": 5, "message": {"message_id": 1, "text": "hi"}}).encode(),
+            "not a valid Telegram Update",
+        ),
+        (json.dumps({"update_id": 6, "message": "hi"}).encode(), "not a valid Telegram Update"),
+        # Lone surrogates parse in Python, but no store (nor Rasa's) can keep them.
+        (json.dumps(text_update(7, "hi \ud800")).encode(), "lone surrogate"),
+        (json.dumps(text_update(7, "\udc80")).encode(), "message.text"),
+        (json.dumps(text_update(7, "hi") | {"\ud83d": 1}).encode(), "lone surrogate"),
+        (json.dumps(text_update(7, "a\x00b")).encode(), "NUL"),
+        (b'{"update_id": 7, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested deeper"),
+        (json.dumps(text_update(7, "hi")).encode().replace(b"hi", b"h\xc3"), "UTF-8"),
+        (b'{"update_id": 7, "x": Infinity}', "Infinity"),
+    ],
+)
+async def test_an_authentic_body_that_cannot_be_processed_is_kept_and_answered_200(
+    tg: Harness, body: bytes, reason: str
+) -> None:
+    """Telegram redelivers every non-2xx; a redelivery cannot fix these bodies."""
+    resp = await tg.post(body)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "rejected" and reason in resp.json()["error"]
+    [(kept_reason, kept_body)] = tg.channel.store.rejected()
+    assert kept_body == body and reason in kept_reason, "kept for an operator"
+    await asyncio.sleep(0.2)
+    assert tg.messages == [] and tg.api.calls("sendMessage") == []
+    assert tg.channel.store.counts()["pending"] == 0, "nothing half-stored"
+    await tg.post(text_update(8, "still here?", 80))
+    await tg.until(lambda: tg.api.sent_texts() == ["echo: still here?"])
+
+
+@pytest.mark.parametrize(
     ("body", "content_type", "status", "reason"),
     [
-        (b"{not json", "application/json", 400, "not valid JSON"),
-        (b"[1, 2]", "application/json", 400, "update_id"),
-        (
-            json.dumps({"message": {"text": "hi"}}).encode(),
-            "application/json",
-            400,
-            "update_id",
-        ),
-        (
-            json.dumps(
-                {"update_id": 5, "message": {"message_id": 1, "text": "hi"}}
-            ).encode(),
-            "application/json",
-            400,
-            "not a valid Telegram Update",
-        ),
-        (
-            json.dumps({"update_id": 6, "message": "hi"}).encode(),
-            "application/json",
-            400,
-            "not a valid Telegram Update",
-        ),
-        (
-            json.dumps(text_update(7, "hi")).encode(),
-            "text/plain",
-            415,
-            "application/json",
-        ),
+        (json.dumps(text_update(7, "hi")).encode(), "text/plain", 415, "application/json"),
         (
             json.dumps(text_update(8, "x" * (MAX_BODY_BYTES + 1))).encode(),
             "application/json",
@@ -457,6 +469,7 @@ async def test_bad_requests_get_a_clear_4xx_and_nothing_half_processed(
     assert reason in resp.json()["error"]
     await asyncio.sleep(0.2)
     assert tg.messages == [] and tg.api.calls("sendMessage") == []
+    assert tg.channel.store.rejected() == []
 
 
 async def test_a_redelivered_update_is_processed_once_even_concurrently(
@@ -470,7 +483,7 @@ async def test_a_redelivered_update_is_processed_once_even_concurrently(
     assert later.json() == {"status": "duplicate"}
     await asyncio.sleep(0.2)
     assert len(tg.messages) == 1 and len(tg.api.sent_texts()) == 1
-    await tg.until(lambda: tg.channel.store.status("1060") == "done")
+    await tg.until(lambda: tg.channel.store.status(f"{CHAT}:51") == "done")
 
 
 async def test_flood_control_waits_and_sends_the_message_once(tg: Harness) -> None:
@@ -499,7 +512,7 @@ async def test_a_user_who_blocked_the_bot_is_logged_not_crashed(
     )
     with caplog.at_level(logging.WARNING, logger="connectors.telegram"):
         await tg.post(text_update(1080, "hello"))
-        await tg.until(lambda: tg.channel.store.status("1080") == "done")
+        await tg.until(lambda: tg.channel.store.status(f"{CHAT}:51") == "done")
     assert "blocked by the user" in caplog.text
     # the channel keeps working for everyone else
     await tg.post(text_update(1081, "again", 53))
