@@ -9,6 +9,7 @@ the channels); the platforms' stand-ins are in standins.py, which both environme
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
@@ -27,7 +28,12 @@ async def serve(
     Sanic.test_mode = True  # several apps per process (Sanic rewrites methods otherwise)
     app = Sanic(f"{channel.name()}{uuid.uuid4().hex[:12]}")
     app.blueprint(channel.blueprint(on_message), url_prefix=f"/webhooks/{channel.name()}")
-    server = await app.create_server(host="127.0.0.1", port=0, return_asyncio_server=True)
+    # Sanic 21.12 reads port=0 as "not given" and binds 8000, so two channels (or two
+    # test runs) collided; a socket bound to a free port is passed instead.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = await app.create_server(sock=sock, return_asyncio_server=True)
     await server.startup()
     await server.after_start()
     return server, f"http://127.0.0.1:{server.server.sockets[0].getsockname()[1]}"

@@ -196,11 +196,11 @@ class Harness(ChannelHarness[TelegramInput]):
         self,
         body: Any,
         *,
-        secret: str | None = SECRET,
+        secret: str | bytes | None = SECRET,
         content_type: str = "application/json",
     ) -> httpx.Response:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        headers = {"Content-Type": content_type}
+        headers: dict[str, str | bytes] = {"Content-Type": content_type}
         if secret is not None:
             headers[SECRET_HEADER] = secret
         async with httpx.AsyncClient() as http:
@@ -221,10 +221,14 @@ def make_channel(api: TelegramBotAPI, tmp: Path, **extra: Any) -> TelegramInput:
     )
 
 
+#: Failing turns are retried quickly in tests (the default waits 2 s, 4 s, ...).
+FAST_RETRIES = {"turn_attempts": 3, "turn_backoff_seconds": 0.05}
+
+
 @pytest.fixture()
 async def tg(tmp_path: Path) -> AsyncIterator[Harness]:
     with TelegramBotAPI() as api:
-        async with Harness(api, make_channel(api, tmp_path)) as harness:
+        async with Harness(api, make_channel(api, tmp_path, **FAST_RETRIES)) as harness:
             yield harness
 
 
@@ -412,6 +416,24 @@ async def test_a_missing_or_wrong_secret_token_is_403_and_nothing_is_processed(
 
 
 @pytest.mark.parametrize(
+    "secret",
+    [
+        "sécret".encode(),  # UTF-8, not ASCII
+        b"\xff\xfe",  # not even UTF-8
+        SECRET.encode() + "é".encode(),
+        b"s3cr3t-webhook_t\xc3\xb6ken",
+    ],
+)
+async def test_a_secret_header_that_is_not_ascii_is_403_not_a_crash(
+    tg: Harness, secret: bytes
+) -> None:
+    resp = await tg.post(text_update(1051, "hello"), secret=secret)
+    assert resp.status_code == 403 and SECRET_HEADER in resp.json()["error"]
+    await asyncio.sleep(0.2)
+    assert tg.messages == [] and tg.channel.store.counts()["pending"] == 0
+
+
+@pytest.mark.parametrize(
     ("body", "reason"),
     [
         (b"{not json", "not valid JSON"),
@@ -484,6 +506,126 @@ async def test_a_redelivered_update_is_processed_once_even_concurrently(
     await asyncio.sleep(0.2)
     assert len(tg.messages) == 1 and len(tg.api.sent_texts()) == 1
     await tg.until(lambda: tg.channel.store.status(f"{CHAT}:51") == "done")
+
+
+async def test_the_same_message_under_a_new_update_id_is_processed_once(
+    tg: Harness,
+) -> None:
+    """After a webhook reset or a switch from polling, Telegram re-numbers updates."""
+    first = await tg.post(text_update(1061, "Kdaj pride paket?", message_id=77))
+    again = await tg.post(text_update(5061, "Kdaj pride paket?", message_id=77))
+    assert (first.json()["status"], again.json()["status"]) == ("accepted", "duplicate")
+    other_chat = text_update(5062, "Kdaj pride paket?", message_id=77)
+    other_chat["message"]["chat"] = chat() | {"id": CHAT + 1}
+    assert (await tg.post(other_chat)).json()["status"] == "accepted", (
+        "message ids are per chat"
+    )
+    await tg.until(lambda: len(tg.api.sent_texts()) == 2)
+    await asyncio.sleep(0.2)
+    assert len(tg.messages) == 2
+
+
+async def test_each_edit_is_processed_once(tg: Harness) -> None:
+    await tg.post(text_update(1062, "Kje je paket", message_id=78))
+    edit = edited_update(1063, "Kje je moj paket?")
+    edit["edited_message"]["message_id"] = 78
+    assert (await tg.post(edit)).json()["status"] == "accepted", "an edit is news"
+    edit_again = edit | {"update_id": 6063}
+    assert (await tg.post(edit_again)).json()["status"] == "duplicate"
+    later = edited_update(1064, "Kje je moj paket, prosim?")
+    later["edited_message"] |= {"message_id": 78, "edit_date": 1764061300}
+    assert (await tg.post(later)).json()["status"] == "accepted"
+    await tg.until(lambda: len(tg.messages) == 3)
+
+
+async def test_sixteen_simultaneous_duplicates_to_two_servers_on_one_state_db(
+    tmp_path: Path,
+) -> None:
+    with TelegramBotAPI() as api:
+        async with (
+            Harness(api, make_channel(api, tmp_path)) as one,
+            Harness(api, make_channel(api, tmp_path)) as two,
+        ):
+            update = text_update(1065, "Kdaj pride paket?", message_id=79)
+            answers = await asyncio.gather(
+                *(h.post(update) for h in [one, two] * 8)
+            )
+            statuses = sorted(a.json()["status"] for a in answers)
+            assert statuses == ["accepted"] + ["duplicate"] * 15
+            await one.until(lambda: len(api.sent_texts()) == 1)
+            await asyncio.sleep(0.3)
+            assert len(one.messages) + len(two.messages) == 1
+            assert api.sent_texts() == ["echo: Kdaj pride paket?"]
+
+
+async def test_a_failed_turn_is_retried_without_resending_what_was_delivered(
+    tg: Harness,
+) -> None:
+    """on_new_message raising means the turn did not happen (a failed action, a store
+    error): the update stays queued, the next try completes the turn, the customer gets
+    each reply once, and their next message waits its turn."""
+    failures = {"Kje je moj paket?": 2}
+
+    async def flaky(message: UserMessage) -> None:
+        await message.output_channel.send_text_message(message.sender_id, "Preverjam …")
+        if failures.get(message.text or "", 0) > 0:
+            failures[message.text or ""] -= 1
+            raise RuntimeError("action_answer_from_kb failed")
+        await message.output_channel.send_text_message(
+            message.sender_id, f"echo: {message.text}"
+        )
+
+    tg.reply = flaky
+    await tg.post(text_update(1090, "Kje je moj paket?", message_id=90))
+    await tg.post(text_update(1091, "Hvala", message_id=91))
+    await tg.until(lambda: tg.channel.store.status(f"{CHAT}:91") == "done")
+    assert [m.text for m in tg.messages] == ["Kje je moj paket?"] * 3 + ["Hvala"]
+    assert tg.api.sent_texts() == [
+        "Preverjam …",
+        "echo: Kje je moj paket?",
+        "Preverjam …",
+        "echo: Hvala",
+    ]
+    assert tg.channel.store.status(f"{CHAT}:90") == "done"
+
+
+async def test_a_button_press_is_acknowledged_once_however_often_its_turn_is_tried(
+    tg: Harness,
+) -> None:
+    tries = 0
+
+    async def flaky(message: UserMessage) -> None:
+        nonlocal tries
+        tries += 1
+        if tries == 1:
+            raise RuntimeError("tracker store unavailable")
+
+    tg.reply = flaky
+    keyboard = [[{"text": "Da", "callback_data": "/affirm"}]]
+    await tg.post(callback_update(1095, "/affirm", keyboard))
+    await tg.until(lambda: tg.channel.store.status("callback:4382bfdwdsb1095") == "done")
+    assert tries == 2 and len(tg.api.calls("answerCallbackQuery")) == 1
+
+
+async def test_a_turn_that_keeps_failing_is_parked_and_the_chat_goes_on(
+    tg: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(message: UserMessage) -> None:
+        if message.text == "crash":
+            raise RuntimeError("action server down")
+        await ChannelHarness.echo(message)
+
+    tg.reply = broken
+    with caplog.at_level(logging.ERROR, logger="connectors.durable"):
+        await tg.post(text_update(1096, "crash", message_id=96))
+        await tg.post(text_update(1097, "still there?", message_id=97))
+        await tg.until(lambda: tg.api.sent_texts() == ["echo: still there?"])
+    assert [m.text for m in tg.messages] == ["crash"] * 3 + ["still there?"]
+    assert tg.channel.store.status(f"{CHAT}:96") == "failed"
+    assert "parked" in caplog.text and "action server down" in caplog.text
+    async with httpx.AsyncClient() as http:
+        health = (await http.get(f"{tg.url}/webhooks/telegram/")).json()
+    assert health == {"status": "ok", "pending": 0, "failed": 1, "rejected": 0}
 
 
 async def test_flood_control_waits_and_sends_the_message_once(tg: Harness) -> None:

@@ -178,11 +178,11 @@ class Harness(ChannelHarness[WhatsAppInput]):
         self,
         body: Any,
         *,
-        signature: str | None = "good",
+        signature: str | bytes | None = "good",
         content_type: str = "application/json",
     ) -> httpx.Response:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        headers = {"Content-Type": content_type}
+        headers: dict[str, str | bytes] = {"Content-Type": content_type}
         if signature == "good":
             headers[SIGNATURE_HEADER] = sign(APP_SECRET, raw)
         elif signature is not None:
@@ -203,6 +203,9 @@ def credentials(graph: GraphAPI, tmp: Path, **extra: Any) -> dict[str, Any]:
         "api_version": graph.version,
         "state_db": str(tmp / "whatsapp.sqlite3"),
         "retry_backoff_seconds": 0.05,
+        # failing turns are retried quickly in tests (the default waits 2 s, 4 s, ...)
+        "turn_attempts": 3,
+        "turn_backoff_seconds": 0.05,
         **extra,
     }
 
@@ -391,6 +394,25 @@ async def test_missing_or_bad_signature_is_refused_and_nothing_processed(
     assert wa.messages == [] and wa.channel.store.status("wamid.S1") is None
 
 
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "sha256=" + "é" * 64,
+        ("sha256=" + "0" * 63).encode() + b"\xff",  # not even UTF-8
+        "sha256=ａｂｃ".encode(),  # full-width letters
+    ],
+)
+async def test_a_signature_that_is_not_ascii_is_403_not_a_crash(
+    wa: Harness, signature: str | bytes
+) -> None:
+    raw = json.dumps(notification(text("wamid.S3", "hello"))).encode()
+    resp = await wa.post(
+        raw, signature=signature.encode() if isinstance(signature, str) else signature
+    )
+    assert resp.status_code == 403 and SIGNATURE_HEADER in resp.json()["error"]
+    assert wa.channel.store.status("wamid.S3") is None
+
+
 async def test_a_signature_of_a_different_body_is_refused(wa: Harness) -> None:
     raw = json.dumps(notification(text("wamid.S2", "hello"))).encode()
     tampered = raw.replace(b"hello", b"HELLO")
@@ -507,6 +529,64 @@ async def test_bad_requests_get_a_clear_4xx_and_nothing_half_processed(
     assert wa.channel.store.rejected() == []
 
 
+# ------------------------------------------------- other numbers, old messages
+
+
+async def test_a_message_for_another_business_number_is_not_processed(
+    wa: Harness,
+) -> None:
+    """One Meta app can serve several numbers; this channel answers only its own."""
+    body = notification(text("wamid.N1", "Kje je moj paket?"))
+    body["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "999000111"
+    resp = await wa.post(body)
+    assert resp.status_code == 200
+    assert resp.json() == {
+        "status": "ok",
+        "accepted": 0,
+        "duplicates": 0,
+        "ignored": 1,
+        "stale": 0,
+    }
+    del body["entry"][0]["changes"][0]["value"]["metadata"]
+    assert (await wa.post(body)).json()["ignored"] == 1, "no number: not ours either"
+    await asyncio.sleep(0.2)
+    assert wa.messages == [] and wa.graph.attempts == []
+    assert wa.channel.store.status("wamid.N1") is None
+
+
+async def test_a_message_older_than_a_day_is_kept_but_not_answered(
+    wa: Harness,
+) -> None:
+    """After 24 h WhatsApp allows only template messages: a reply could not be sent."""
+    old = text("wamid.OLD", "Še kaj novega?") | {"timestamp": now(ago=25 * 3600)}
+    fresh = text("wamid.NEW", "Kje je moj paket?") | {"timestamp": now(ago=23 * 3600)}
+    resp = await wa.post(notification(old, fresh))
+    assert (resp.json()["accepted"], resp.json()["stale"]) == (1, 1)
+    await wa.until(lambda: len(wa.graph.calls()) == 1)
+    assert [m.message_id for m in wa.messages] == ["wamid.NEW"]
+    assert wa.messages[0].metadata["timestamp"] == int(fresh["timestamp"])
+    [(reason, kept)] = wa.channel.store.rejected()
+    assert reason.startswith("stale") and json.loads(kept)["text"] == "Še kaj novega?"
+    assert wa.channel.store.status("wamid.OLD") is None
+
+
+async def test_the_age_limit_is_configurable(tmp_path: Path) -> None:
+    with GraphAPI() as graph:
+        channel = WhatsAppInput.from_credentials(
+            credentials(graph, tmp_path, max_message_age_seconds=600)
+        )
+        async with Harness(graph, channel) as wa:
+            resp = await wa.post(
+                notification(text("wamid.A1", "hi") | {"timestamp": now(ago=900)})
+            )
+            assert resp.json()["stale"] == 1 and resp.json()["accepted"] == 0
+    with pytest.raises(ConfigError) as err:
+        WhatsAppInput.from_credentials(
+            credentials(graph, tmp_path, max_message_age_seconds=5)
+        )
+    assert err.value.key.endswith("max_message_age_seconds")
+
+
 # ------------------------------------------------------------------ duplicates
 
 
@@ -553,6 +633,56 @@ async def test_duplicates_are_recognised_after_a_restart(tmp_path: Path) -> None
             finally:
                 await stop(server)
         assert seen == ["wamid.R1"]
+
+
+async def test_sixteen_simultaneous_duplicates_are_processed_once(wa: Harness) -> None:
+    body = notification(text("wamid.D16", "Kdaj pride paket?"))
+    answers = await asyncio.gather(*(wa.post(body) for _ in range(16)))
+    assert sum(a.json()["accepted"] for a in answers) == 1
+    assert sum(a.json()["duplicates"] for a in answers) == 15
+    await wa.until(lambda: wa.channel.store.status("wamid.D16") == "done")
+    await asyncio.sleep(0.2)
+    assert len(wa.messages) == 1 and len(wa.graph.calls()) == 1
+
+
+# ------------------------------------------------------------------ failed turns
+
+
+async def test_a_failed_turn_is_retried_without_resending_what_was_delivered(
+    wa: Harness,
+) -> None:
+    """on_new_message raising means the turn did not happen; the next try completes it."""
+    failures = 1
+
+    async def flaky(message: UserMessage) -> None:
+        nonlocal failures
+        await message.output_channel.send_text_message(message.sender_id, "Preverjam …")
+        if failures:
+            failures -= 1
+            raise RuntimeError("tracker store unavailable")
+        await ChannelHarness.echo(message)
+
+    wa.reply = flaky
+    await wa.post(notification(text("wamid.RT1", "Kje je moj paket?")))
+    await wa.post(notification(text("wamid.RT2", "Hvala")))
+    await wa.until(lambda: wa.channel.store.status("wamid.RT2") == "done")
+    assert [m.text for m in wa.messages] == ["Kje je moj paket?"] * 2 + ["Hvala"]
+    assert [b["text"]["body"] for b in wa.graph.bodies()] == [
+        "Preverjam …",
+        "echo: Kje je moj paket?",
+        "Preverjam …",
+        "echo: Hvala",
+    ]
+
+
+async def test_graph_down_for_the_whole_turn_is_retried_then_parked(
+    wa: Harness,
+) -> None:
+    wa.graph.fail_next("messages", 503, graph_error(2, "Service unavailable"), times=999)
+    await wa.post(notification(text("wamid.GD", "hello")))
+    await wa.until(lambda: wa.channel.store.status("wamid.GD") == "failed", timeout=30)
+    assert len(wa.messages) == 3, "three tries of the turn"
+    assert "WhatsAppSendError" in (wa.channel.store.error("wamid.GD") or "")
 
 
 # ----------------------------------------------------------------------- outbound
