@@ -454,6 +454,7 @@ async def test_a_secret_header_that_is_not_ascii_is_403_not_a_crash(
         (json.dumps(text_update(7, "hi")).encode().replace(b"hi", b"h\xc3"), "UTF-8"),
         (b'{"update_id": 7, "x": Infinity}', "Infinity"),
     ],
+    ids=lambda value: None if isinstance(value, str) else f"{len(value)}-byte body",
 )
 async def test_an_authentic_body_that_cannot_be_processed_is_kept_and_answered_200(
     tg: Harness, body: bytes, reason: str

@@ -488,6 +488,7 @@ async def test_a_signature_of_a_different_body_is_refused(wa: Harness) -> None:
         (json.dumps(notification(text("wamid.X1", "ok"))).encode() + b"\xff", "UTF-8"),
         (b'{"object": NaN}', "NaN"),
     ],
+    ids=lambda value: None if isinstance(value, str) else f"{len(value)}-byte body",
 )
 async def test_an_authentic_body_that_cannot_be_processed_is_kept_and_answered_200(
     wa: Harness, body: bytes, reason: str
