@@ -374,6 +374,15 @@ def split_text(text: str, limit: int = MAX_TEXT_CHARS) -> list[str]:
     return [p for p in pieces if p] or [""]
 
 
+def _text_sender(chat: int | str, text: str) -> Callable[[Bot], Awaitable[Message]]:
+    """The Bot API call sending ``text`` to ``chat`` (bound now, not when it runs)."""
+
+    async def send(bot: Bot) -> Message:
+        return await bot.send_message(chat_id=chat, text=text)
+
+    return send
+
+
 class TelegramOutput(OutputChannel):
     """Sends the bot's replies to one chat; every reply at most once per inbound update.
 
@@ -412,10 +421,7 @@ class TelegramOutput(OutputChannel):
     ) -> None:
         chat = chat_id_of(recipient_id)
         for piece in split_text(text):
-            await self._send(
-                f"sendMessage to {chat}",
-                lambda bot, piece=piece: bot.send_message(chat_id=chat, text=piece),
-            )
+            await self._send(f"sendMessage to {chat}", _text_sender(chat, piece))
 
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
@@ -423,10 +429,7 @@ class TelegramOutput(OutputChannel):
         chat = chat_id_of(recipient_id)
         *head, last = split_text(text or "…")
         for piece in head:
-            await self._send(
-                f"sendMessage to {chat}",
-                lambda bot, piece=piece: bot.send_message(chat_id=chat, text=piece),
-            )
+            await self._send(f"sendMessage to {chat}", _text_sender(chat, piece))
         markup = InlineKeyboardMarkup([[self._button(b)] for b in buttons])
         await self._send(
             f"sendMessage with buttons to {chat}",
@@ -690,15 +693,15 @@ async def poll(
     offset: int | None = None
     async with httpx.AsyncClient(timeout=60.0) as http:
         while not stop.is_set():
-            updates = await channel.client.call(
-                "getUpdates",
-                lambda bot, offset=offset: bot.get_updates(
+            async def get_updates(bot: Bot, offset: int | None = offset) -> tuple[Update, ...]:
+                return await bot.get_updates(
                     offset=offset,
                     timeout=poll_timeout,
                     read_timeout=poll_timeout + 15,
                     allowed_updates=["message", "edited_message", "callback_query"],
-                ),
-            )
+                )
+
+            updates = await channel.client.call("getUpdates", get_updates)
             for update in updates or ():
                 await forward(http, webhook, channel.secret_token, update.to_dict())
                 offset = update.update_id + 1

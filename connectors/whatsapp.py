@@ -192,10 +192,10 @@ def _message_text(
         button = message.get("button")
         if not isinstance(button, Mapping):
             raise BadPayload(f"{where}.button must be an object")
-        payload = button.get("payload") or button.get("text")
-        if not isinstance(payload, str) or not payload:
+        pressed = button.get("payload") or button.get("text")
+        if not isinstance(pressed, str) or not pressed:
             raise BadPayload(f"{where}.button needs a payload or text")
-        return payload, "button"
+        return pressed, "button"
     media = message.get(kind)
     caption = media.get("caption") if isinstance(media, Mapping) else None
     if isinstance(caption, str) and caption.strip():
