@@ -251,6 +251,8 @@ class Bot:
                  "--credentials", str(cfg.credentials_file),
                  "--interface", cfg.host, "--port", str(cfg.rasa_port),
                  "--enable-api", "--auth-token", cfg.rasa_token,
+                 # The inbox and `bot reload` sign a bearer JWT with the token (no URLs).
+                 "--jwt-secret", cfg.rasa_token, "--jwt-method", "HS256",
                  "--cors", f"http://{cfg.host}:{cfg.web_port}"],
             )
             if cfg.serve_inbox:

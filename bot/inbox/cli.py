@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import logging
 import os
@@ -18,7 +19,7 @@ from typing import Any
 
 from bot import clock
 from bot.inbox.auth import hash_password
-from bot.inbox.config import InboxSettings, session_secret
+from bot.inbox.config import InboxSettings
 from bot.inbox.rasa_api import TOKEN_ENV, URL_ENV, RasaClient
 from bot.settings import Settings, load_settings
 
@@ -85,6 +86,7 @@ def build_from_settings(
     from bot.hours import parse_timezone
     from bot.inbox.app import InboxApp, build_app
     from bot.inbox.service import Inbox
+    from bot.inbox.sessions import SessionStore
     from bot.inbox.translation import load_translator
     from bot.tickets.outbox import OutboxConfig, start_in_thread
     from bot.tickets.store import open_configured_store
@@ -94,12 +96,14 @@ def build_from_settings(
     zone = parse_timezone(hours) if "timezone" in hours.data else None
     # Agents' changes queue helpdesk documents in the same transaction (outbox:).
     store = open_configured_store(settings)
+    private_database(store)
+    sessions = SessionStore.beside(store)
     rasa = RasaClient(rasa_url, rasa_token)
     translator = load_translator(settings)
     ctx = InboxApp(
         settings=inbox_settings,
         inbox=Inbox(store, rasa, clock=clock.now, translator=translator),
-        secret=session_secret(),
+        sessions=sessions,
         clock=clock.now,
         translator=translator,
         metrics=metrics_function(),
@@ -122,9 +126,24 @@ def build_from_settings(
         if stop_outbox is not None:
             stop_outbox.set()
         await rasa.aclose()
+        sessions.close()
         store.close()
 
     return app, inbox_settings
+
+
+def private_database(store: Any) -> None:
+    """The ticket database's files (SQLite: the file, its WAL and SHM): owner only.
+
+    They hold customers' messages and the agents' sessions; 0644 let every local user
+    read them.
+    """
+    path = getattr(store, "path", None)
+    if path is None or str(path) == ":memory:":
+        return
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f"{path}{suffix}", 0o600)
 
 
 def metrics_function() -> Any:
@@ -135,9 +154,13 @@ def metrics_function() -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # Everything this process creates (databases, their WAL files) is owner-only.
+    os.umask(0o077)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # httpx logs every request URL at INFO: one line per Rasa call, every poll, all day.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = load_settings(args.config)
     app, inbox_settings = build_from_settings(
         settings, args.rasa_url, os.environ.get(TOKEN_ENV, "")

@@ -96,12 +96,14 @@ class Inbox:
         return self._locks.setdefault(number, asyncio.Lock())
 
     async def ticket_for(self, agent: Agent, number: int) -> Ticket:
-        """The ticket, if it exists (404) and the agent belongs to its queue (403)."""
+        """The ticket, if it exists and the agent belongs to its queue; else 404.
+
+        One answer for both: a 403 would tell an agent which numbers exist in queues
+        they may not see (and, by probing, which queue each is in).
+        """
         ticket = await self.blocking(self.store.get, number)
-        if ticket is None:
+        if ticket is None or not agent.can_read(ticket.queue):
             raise InboxError(404, f"there is no ticket number {number}")
-        if not agent.can_read(ticket.queue):
-            raise InboxError(403, f"you are not in the queue {ticket.queue}")
         return ticket
 
     async def take(self, agent: Agent, number: int) -> Ticket:
