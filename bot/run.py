@@ -262,7 +262,7 @@ class Bot:
                     "inbox",
                     [str(cfg.action_python), "-m", "bot", "inbox", "serve",
                      "--host", cfg.host, "--port", str(cfg.inbox_port),
-                     "--rasa-url", cfg.rasa_url],
+                     "--rasa-url", cfg.rasa_url, "--endpoints", str(cfg.endpoints_file)],
                 )
             self._wait_healthy("actions", f"{cfg.action_url}/health", timeout)
             self._wait_healthy("rasa", f"{cfg.rasa_url}/", timeout)

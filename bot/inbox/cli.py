@@ -15,13 +15,14 @@ import getpass
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from bot import clock
 from bot.inbox.auth import hash_password
 from bot.inbox.config import InboxSettings
 from bot.inbox.rasa_api import TOKEN_ENV, URL_ENV, RasaClient
-from bot.settings import Settings, load_settings
+from bot.settings import PROJECT_ROOT, Settings, load_settings
 
 MIN_PASSWORD_CHARS = 10
 
@@ -45,6 +46,13 @@ def add_parser(subparsers: Any) -> None:
         "--rasa-url",
         default=os.environ.get(URL_ENV, "http://127.0.0.1:5005"),
         help=f"Rasa's HTTP API (default ${URL_ENV} or http://127.0.0.1:5005)",
+    )
+    serve.add_argument(
+        "--endpoints",
+        type=Path,
+        default=PROJECT_ROOT / "endpoints.yml",
+        help="Rasa's endpoints.yml: its SQL tracker_store is read for new messages "
+        "(default: the project's endpoints.yml)",
     )
     serve.set_defaults(func=cmd_serve)
 
@@ -81,12 +89,14 @@ def build_from_settings(
     rasa_token: str,
     *,
     background_sync: bool = True,
+    endpoints: Path | None = None,
 ) -> tuple[Any, InboxSettings]:
     """The inbox Sanic app for a settings file (used by ``serve`` and the tests)."""
     from bot.hours import parse_timezone
     from bot.inbox.app import InboxApp, build_app
     from bot.inbox.service import Inbox
     from bot.inbox.sessions import SessionStore
+    from bot.inbox.tracker_events import TrackerEvents
     from bot.inbox.translation import load_translator
     from bot.tickets.outbox import OutboxConfig, start_in_thread
     from bot.tickets.store import open_configured_store
@@ -99,10 +109,21 @@ def build_from_settings(
     private_database(store)
     sessions = SessionStore.beside(store)
     rasa = RasaClient(rasa_url, rasa_token)
+    tracker_events = TrackerEvents.from_endpoints(endpoints) if endpoints else None
+    logging.getLogger(__name__).info(
+        "inbox: new customer messages are read from %s",
+        tracker_events.where if tracker_events else "Rasa's HTTP API (whole trackers)",
+    )
     translator = load_translator(settings)
     ctx = InboxApp(
         settings=inbox_settings,
-        inbox=Inbox(store, rasa, clock=clock.now, translator=translator),
+        inbox=Inbox(
+            store,
+            rasa,
+            clock=clock.now,
+            translator=translator,
+            tracker_events=tracker_events,
+        ),
         sessions=sessions,
         clock=clock.now,
         translator=translator,
@@ -127,6 +148,8 @@ def build_from_settings(
             stop_outbox.set()
         await rasa.aclose()
         sessions.close()
+        if tracker_events is not None:
+            tracker_events.close()
         store.close()
 
     return app, inbox_settings
@@ -163,7 +186,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = load_settings(args.config)
     app, inbox_settings = build_from_settings(
-        settings, args.rasa_url, os.environ.get(TOKEN_ENV, "")
+        settings, args.rasa_url, os.environ.get(TOKEN_ENV, ""), endpoints=args.endpoints
     )
     if not inbox_settings.agents:
         logging.getLogger(__name__).warning(

@@ -34,7 +34,7 @@ from bot.run import free_port
 from bot.tickets.model import TicketDraft, Turn
 from bot.tickets.store import SQLiteTicketStore
 
-TOKEN = "test-token-" + secrets.token_hex(4)
+TOKEN = "test-token-" + secrets.token_hex(16)
 PASSWORD = "correct horse battery"
 #: Ticket turns happened an hour ago; the stand-in stamps new messages with now.
 T0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
@@ -64,6 +64,8 @@ class StandInRasa:
     calls: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
     sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     fail_with: int | None = None
+    #: Answer as if Rasa had acted on this conversation instead (a misrouted call).
+    answer_for: str | None = None
     #: The Authorization header of every call (the token must travel only there).
     auth: list[str] = field(default_factory=list)
 
@@ -113,7 +115,11 @@ class StandInRasa:
             for e in self.trackers.get(cid, []):
                 if e["event"] in ("pause", "resume"):
                     paused = e["event"] == "pause"
-            return {"sender_id": cid, "paused": paused, "events": self.trackers.get(cid, [])}
+            return {
+                "sender_id": self.answer_for or cid,
+                "paused": paused,
+                "events": self.trackers.get(cid, []),
+            }
 
         @app.post("/conversations/<cid:path>/tracker/events")
         async def events(request: Request, cid: str) -> HTTPResponse:
