@@ -1,11 +1,17 @@
-"""``python -m bot inbox hash-password``: the password comes from stdin, never argv."""
+"""``python -m bot inbox``: hash-password reads the password from stdin, never argv;
+``serve`` keeps the ticket database private to its owner."""
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
+from pathlib import Path
 
 from bot.inbox.auth import verify_password
+from bot.inbox.cli import private_database
+from bot.tickets.store import SQLiteTicketStore
+from tests.bot.inbox.conftest import sl_draft
 from tests.conftest import ROOT
 
 
@@ -33,3 +39,17 @@ def test_a_short_password_is_refused() -> None:
     done = run("hash-password", stdin="short\n")
     assert done.returncode == 2
     assert "at least 10 characters" in done.stderr
+
+
+def test_the_ticket_database_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "tickets.sqlite3"
+    store = SQLiteTicketStore(path)
+    try:
+        store.create(sl_draft())  # writes the WAL file too
+        for file in tmp_path.iterdir():
+            file.chmod(0o644)  # as the action server's umask 022 leaves them
+        private_database(store)
+        modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in tmp_path.iterdir()}
+    finally:
+        store.close()
+    assert modes and set(modes.values()) == {0o600}, modes
