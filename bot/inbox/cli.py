@@ -2,6 +2,8 @@
 
 ``inbox serve [--host H] [--port P] [--rasa-url URL]``  run the web app (``make run``
     starts it through bot.run; the Rasa token comes from $SUPPORTBOT_RASA_TOKEN)
+``inbox revoke-sessions NAME``  log an agent out everywhere at once (a lost laptop, a
+    leaving colleague): deletes their sessions from the ticket database.
 ``inbox hash-password``  read a password (prompt, or one line on stdin) and print the
     scrypt hash to put under ``inbox.agents[].password_hash``. The password is never an
     argument, so it does not end up in the shell history or the process list.
@@ -56,6 +58,12 @@ def add_parser(subparsers: Any) -> None:
     )
     serve.set_defaults(func=cmd_serve)
 
+    revoke = commands.add_parser(
+        "revoke-sessions", help="log an agent out of every browser now"
+    )
+    revoke.add_argument("name", help="the agent's login name")
+    revoke.set_defaults(func=cmd_revoke_sessions)
+
     hp = commands.add_parser("hash-password", help="print the hash of a password")
     hp.set_defaults(func=cmd_hash_password)
 
@@ -80,6 +88,23 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
         )
         return 2
     print(hash_password(password))
+    return 0
+
+
+def cmd_revoke_sessions(args: argparse.Namespace) -> int:
+    from bot.inbox.sessions import SessionStore
+    from bot.tickets.store import open_configured_store
+
+    store = open_configured_store(load_settings(args.config))
+    try:
+        sessions = SessionStore.beside(store)
+        try:
+            ended = sessions.end_all(args.name)
+        finally:
+            sessions.close()
+    finally:
+        store.close()
+    print(f"{args.name}: {ended} session(s) ended")
     return 0
 
 

@@ -6,18 +6,25 @@ from __future__ import annotations
 import stat
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import yaml
 
 from bot.inbox.auth import verify_password
 from bot.inbox.cli import private_database
+from bot.inbox.sessions import SessionStore
 from bot.tickets.store import SQLiteTicketStore
 from tests.bot.inbox.conftest import sl_draft
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_settings
 
 
-def run(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, stdin: str, config: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    options = ["--config", str(config)] if config else []
     return subprocess.run(
-        [sys.executable, "-m", "bot", "inbox", *args],
+        [sys.executable, "-m", "bot", *options, "inbox", *args],
         input=stdin,
         text=True,
         capture_output=True,
@@ -53,3 +60,20 @@ def test_the_ticket_database_is_readable_by_its_owner_only(tmp_path: Path) -> No
     finally:
         store.close()
     assert modes and set(modes.values()) == {0o600}, modes
+
+
+def test_revoke_sessions_logs_an_agent_out_everywhere(tmp_path: Path) -> None:
+    settings = write_settings(tmp_path)
+    db = yaml.safe_load(settings.read_text())["tickets"]["database"]
+    sessions = SessionStore.sqlite(db)
+    now = datetime.now(timezone.utc)
+    try:
+        token, _ = sessions.create("maja", "s", now, timedelta(hours=1))
+        kept, _ = sessions.create("sam", "s", now, timedelta(hours=1))
+        done = run("revoke-sessions", "maja", stdin="", config=settings)
+        assert done.returncode == 0, done.stderr
+        assert "maja: 1 session(s) ended" in done.stdout
+        assert sessions.get(token, lambda _: "s", now) is None
+        assert sessions.get(kept, lambda _: "s", now) is not None
+    finally:
+        sessions.close()
