@@ -52,6 +52,19 @@ _VAR = re.compile(r"\$\{(\w+)\}")
 _CHUNK = 500
 
 
+def trailing_watermark(
+    heads: deque[tuple[float, int]], now: float, lag: float
+) -> int | None:
+    """The newest head read at least ``lag`` seconds before ``now`` (else the oldest).
+
+    ``heads`` holds (when read, newest event id then), oldest first; entries older than
+    the one returned are dropped. None before the first poll. Pure but for the trim.
+    """
+    while len(heads) > 1 and now - heads[1][0] >= lag:
+        heads.popleft()
+    return heads[0][1] if heads else None
+
+
 class TrackerEventsError(SupportBotError):
     """Rasa's tracker store could not be read; the message names the database."""
 
@@ -189,7 +202,7 @@ class TrackerEvents:
         now = self._clock()
         with self._read() as cur:
             head = cur.execute("SELECT max(id) FROM events").fetchone()[0] or 0
-            watermark = self._watermark(now)
+            watermark = trailing_watermark(self._heads, now, self._lag)
             found: dict[str, list[dict[str, Any]]] = {}
             if watermark is not None and conversations and head > watermark:
                 for start in range(0, len(conversations), _CHUNK):
@@ -206,15 +219,6 @@ class TrackerEvents:
                             found.setdefault(str(sender), []).append(event)
         self._heads.append((now, int(head)))
         return found
-
-    def _watermark(self, now: float) -> int | None:
-        """The newest head read at least ``lag`` seconds ago (else the oldest kept).
-
-        None before the first poll.
-        """
-        while len(self._heads) > 1 and now - self._heads[1][0] >= self._lag:
-            self._heads.popleft()
-        return self._heads[0][1] if self._heads else None
 
     def events_after(
         self, conversation_id: str, timestamp: float | None

@@ -8,18 +8,22 @@ import os
 import sqlite3
 import subprocess
 import time
+import uuid
+from collections import deque
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from bot.inbox.rasa_api import RasaClient
 from bot.inbox.service import Inbox
-from bot.inbox.tracker_events import TrackerEvents, TrackerEventsError
+from bot.inbox.tracker_events import TrackerEvents, TrackerEventsError, trailing_watermark
 from bot.tickets.store import SQLiteTicketStore
 from tests.bot.inbox.conftest import TOKEN, StandInRasa, sl_draft
+from tests.bot.tickets.conftest import DEFAULT_PG_DSN, PG_DSN_ENV
 from tests.conftest import ROOT
 
 #: Rasa 3.6's ``events`` table as SQLTrackerStore creates it on SQLite (checked against
@@ -194,3 +198,56 @@ def test_the_reader_reads_what_rasas_own_tracker_store_wrote(tmp_path: Path) -> 
     finally:
         writer.stdin.close()
         writer.wait(timeout=60)
+
+
+def test_a_postgresql_tracker_store_is_read_the_same_way() -> None:
+    dsn = os.environ.get(PG_DSN_ENV, DEFAULT_PG_DSN)
+    schema = f"inbox_tracker_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+        admin.execute(f'SET search_path TO "{schema}"')
+        # Rasa's model on PostgreSQL: a sequence-backed integer id.
+        admin.execute(
+            "CREATE TABLE events (id SERIAL PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
+            "type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), "
+            "action_name VARCHAR(255), data TEXT)"
+        )
+
+        def save(sender: str, event: dict[str, Any]) -> None:
+            admin.execute(
+                "INSERT INTO events (sender_id, type_name, timestamp, data) "
+                "VALUES (%s, %s, %s, %s)",
+                (sender, event["event"], event["timestamp"], json.dumps(event)),
+            )
+
+        try:
+            save("whatsapp:1", user("old"))
+            reader = TrackerEvents.postgres(dsn, schema)
+            try:
+                assert reader.poll(["whatsapp:1"]) == {}
+                save("whatsapp:1", user("new"))
+                assert texts(reader.poll(["whatsapp:1"])) == {"whatsapp:1": ["new"]}
+                assert [e["text"] for e in reader.events_after("whatsapp:1", None)] == [
+                    "old",
+                    "new",
+                ]
+            finally:
+                reader.close()
+        finally:
+            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def test_on_postgresql_the_watermark_trails_so_late_commits_are_not_missed() -> None:
+    heads: deque[tuple[float, int]] = deque()
+    assert trailing_watermark(heads, 0.0, 5.0) is None  # before the first poll
+    heads.append((0.0, 10))
+    heads.append((2.0, 12))
+    # 4 s after the second poll the rows above id 10 are read again: a transaction that
+    # took id 11 before id 12 was read but committed later is not missed.
+    assert trailing_watermark(heads, 6.0, 5.0) == 10
+    heads.append((6.0, 15))
+    assert trailing_watermark(heads, 7.0, 5.0) == 12
+    assert trailing_watermark(heads, 11.0, 5.0) == 15
+    assert len(heads) == 1
+    # SQLite (no lag): always the previous poll's head.
+    assert trailing_watermark(deque([(0.0, 3), (1.0, 4)]), 1.0, 0.0) == 4
