@@ -251,6 +251,8 @@ class Bot:
                  "--credentials", str(cfg.credentials_file),
                  "--interface", cfg.host, "--port", str(cfg.rasa_port),
                  "--enable-api", "--auth-token", cfg.rasa_token,
+                 # The inbox and `bot reload` sign a bearer JWT with the token (no URLs).
+                 "--jwt-secret", cfg.rasa_token, "--jwt-method", "HS256",
                  "--cors", f"http://{cfg.host}:{cfg.web_port}"],
             )
             if cfg.serve_inbox:
@@ -260,7 +262,7 @@ class Bot:
                     "inbox",
                     [str(cfg.action_python), "-m", "bot", "inbox", "serve",
                      "--host", cfg.host, "--port", str(cfg.inbox_port),
-                     "--rasa-url", cfg.rasa_url],
+                     "--rasa-url", cfg.rasa_url, "--endpoints", str(cfg.endpoints_file)],
                 )
             self._wait_healthy("actions", f"{cfg.action_url}/health", timeout)
             self._wait_healthy("rasa", f"{cfg.rasa_url}/", timeout)

@@ -12,6 +12,8 @@ new one does not load (see :mod:`kb_index.retriever`).
 
 Where the server is: ``--url``/``--token``, else $SUPPORTBOT_RASA_URL /
 $SUPPORTBOT_RASA_TOKEN, else the file ``python -m bot run`` writes (var/rasa-api.json).
+The token signs a bearer JWT (bot.inbox.rasa_api.bearer_headers, the same the inbox
+sends); it never travels in a URL, where access logs would keep it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import httpx
 
 from bot.editor.problems import display_path
 from bot.errors import SupportBotError
+from bot.inbox.rasa_api import bearer_headers
 from bot.settings import PROJECT_ROOT
 
 Say = Callable[[str], None]
@@ -81,7 +84,9 @@ def find_server(
 def status(client: httpx.Client, server: Server) -> dict[str, Any] | None:
     """Rasa's ``GET /status`` (model_file, model_id), None when no model is loaded."""
     try:
-        resp = client.get(f"{server.url}/status", params={"token": server.token})
+        resp = client.get(
+            f"{server.url}/status", headers=bearer_headers(server.token, user="reload")
+        )
     except httpx.HTTPError as exc:
         raise SupportBotError(
             f"the Rasa server at {server.url} does not answer ({exc.__class__.__name__}); "
@@ -136,7 +141,7 @@ def reload_model(
         try:
             resp = client.put(
                 f"{server.url}/model",
-                params={"token": server.token},
+                headers=bearer_headers(server.token, user="reload"),
                 json={"model_file": str(model)},
             )
         except httpx.HTTPError as exc:

@@ -12,9 +12,16 @@ Routes (every page but /login and /health needs a session; every POST a CSRF tok
 ``GET /metrics``                 ticket metrics of the agent's queues
 ``GET /health``                  {"status": "ok"} for bot.run's supervisor
 
-Errors: 400/403/404/409/413 with a page (or JSON for /turns) that says why; a form that
-failed keeps what the agent typed. Customer text is only ever rendered through Jinja2's
-autoescape or the script's ``textContent``.
+Errors: 400/403/404/409/413/429 with a page (or JSON for /turns) that says why; a form
+that failed keeps what the agent typed. Customer text is only ever rendered through
+Jinja2's autoescape or the script's ``textContent``.
+
+Hardening (issue 10): sessions live server-side (bot.inbox.sessions) and end on logout;
+failed logins are throttled per account and per client address before scrypt runs
+(bot.inbox.auth.LoginThrottle); a ticket in a queue the agent may not see answers the
+same 404 as a ticket that does not exist; banners are one-shot flash messages stored
+with the session, never text from the URL; cookies get ``Secure`` when
+``inbox.secure_cookies`` is on (behind TLS).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from bot.errors import SupportBotError
 from bot.inbox import auth
 from bot.inbox.config import Agent, InboxSettings
 from bot.inbox.service import Inbox, InboxError
+from bot.inbox.sessions import SessionStore
 from bot.inbox.translation import NoTranslation, Translator
 from bot.tickets.metrics import format_duration
 from bot.tickets.model import PRIORITIES, STATUSES, Ticket, Turn, parse_ref
@@ -60,14 +68,14 @@ class InboxApp:
 
     settings: InboxSettings
     inbox: Inbox
-    secret: bytes
+    sessions: SessionStore
     clock: Callable[[], datetime]
     timezone: tzinfo = timezone.utc
     translator: Translator = field(default_factory=NoTranslation)
     metrics: MetricsFunc | None = None
     #: Read open conversations from Rasa every ``settings.poll_seconds``.
     background_sync: bool = True
-    secure_cookies: bool = False
+    throttle: auth.LoginThrottle = field(default_factory=auth.LoginThrottle)
     _translations: dict[tuple[str, str, str], str | None] = field(default_factory=dict)
 
     def translate(self, text: str, source: str | None, target: str) -> str | None:
@@ -127,10 +135,15 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
             },
         )
 
-    def session_of(request: Request) -> tuple[auth.Session, Agent] | None:
-        session = auth.decode_session(
-            request.cookies.get(SESSION_COOKIE), ctx.secret, now()
-        )
+    def stamp_of(name: str) -> str | None:
+        agent = ctx.settings.agents.get(name)
+        return auth.credential_stamp(agent.password_hash) if agent else None
+
+    async def session_of(request: Request) -> tuple[auth.Session, Agent] | None:
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            return None
+        session = await ctx.inbox.blocking(ctx.sessions.get, token, stamp_of, now())
         if session is None:
             return None
         agent = ctx.settings.agents.get(session.agent)
@@ -143,7 +156,7 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
         cookie["samesite"] = "Lax"
         cookie["path"] = "/"
         cookie["max-age"] = max_age
-        if ctx.secure_cookies:
+        if ctx.settings.secure_cookies:
             cookie["secure"] = True
 
     def error_page(
@@ -175,7 +188,7 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
 
         def wrap(handler: Callable[..., Any]) -> Callable[..., Any]:
             async def inner(request: Request, **kwargs: Any) -> HTTPResponse:
-                found = session_of(request)
+                found = await session_of(request)
                 if found is None:
                     if request.path.endswith("/turns"):
                         return response.json({"error": "log in first"}, status=401)
@@ -258,23 +271,44 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
             return login_form(
                 next_url, "The form expired; please log in again.", status=403
             )
-        name = (form.get("name") or "").strip().lower()
+        name = (form.get("name") or "").strip().lower()[:64]
         password = form.get("password") or ""
+        address = request.ip or "unknown"
+        # Before scrypt: a locked account or address costs no 16 MiB / 50 ms check.
+        locked = ctx.throttle.begin(name, address, now())
+        if locked is not None:
+            wait = max(1, int((locked - now()).total_seconds() + 0.999))
+            logger.warning("inbox: login locked for %r from %s (%d s)", name, address, wait)
+            resp = login_form(
+                next_url,
+                f"Too many failed logins; try again in {wait} s.",
+                name=name,
+                status=429,
+            )
+            resp.headers["Retry-After"] = str(wait)
+            return resp
         agent = ctx.settings.agents.get(name)
         loop = asyncio.get_running_loop()
         stored = agent.password_hash if agent else auth.DUMMY_HASH
         ok = await loop.run_in_executor(None, auth.verify_password, password, stored)
         if agent is None or not ok:
-            logger.info("inbox: failed login for %r", name[:64])
+            logger.info("inbox: failed login for %r from %s", name, address)
             return login_form(
                 next_url, "Wrong name or password.", name=name, status=401
             )
-        session = auth.new_session(agent.name, now(), ctx.settings.session_lifetime)
+        ctx.throttle.succeeded(name, address)
+        token, _ = await ctx.inbox.blocking(
+            ctx.sessions.create,
+            agent.name,
+            auth.credential_stamp(agent.password_hash),
+            now(),
+            ctx.settings.session_lifetime,
+        )
         resp = response.redirect(next_url, status=303)
         set_cookie(
             resp,
             SESSION_COOKIE,
-            auth.encode_session(session, ctx.secret),
+            token,
             int(ctx.settings.session_lifetime.total_seconds()),
         )
         del resp.cookies[LOGIN_CSRF_COOKIE]
@@ -286,8 +320,11 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
     async def logout(
         request: Request, session: auth.Session, agent: Agent
     ) -> HTTPResponse:
+        # Server-side: a copy of the cookie kept anywhere stops working now too.
+        await ctx.inbox.blocking(ctx.sessions.end, request.cookies[SESSION_COOKIE])
         resp = response.redirect("/login", status=303)
         del resp.cookies[SESSION_COOKIE]
+        logger.info("inbox: %s logged out", agent.name)
         return resp
 
     # ------------------------------------------------------------------ tickets
@@ -404,8 +441,10 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
             notes=notes,
             history=events,
             needs_translation=not agent.speaks(ticket.language),
-            reply_text=request.args.get("draft", ""),
-            message=request.args.get("msg", ""),
+            reply_text="",
+            message=await ctx.inbox.blocking(
+                ctx.sessions.pop_flash, request.cookies[SESSION_COOKIE]
+            ),
         )
 
     @app.get("/tickets/<ref>/turns")
@@ -433,9 +472,12 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
             headers={"Cache-Control": "no-store"},
         )
 
-    def back(ref: str, msg: str = "") -> HTTPResponse:
-        url = f"/tickets/{ref}" + (f"?{urlencode({'msg': msg})}" if msg else "")
-        return response.redirect(url, status=303)
+    async def back(request: Request, ref: str, msg: str) -> HTTPResponse:
+        """Back to the ticket page, which shows ``msg`` once (a flash, not a URL)."""
+        await ctx.inbox.blocking(
+            ctx.sessions.set_flash, request.cookies[SESSION_COOKIE], msg
+        )
+        return response.redirect(f"/tickets/{ref}", status=303)
 
     @app.post("/tickets/<ref>/assign")
     @guarded(post=True)
@@ -443,8 +485,8 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
         request: Request, session: auth.Session, agent: Agent, ref: str
     ) -> HTTPResponse:
         ticket = await ctx.inbox.take(agent, ticket_number(ref))
-        return back(
-            ticket.ref, "Assigned to you; the bot is paused in this conversation."
+        return await back(
+            request, ticket.ref, "Assigned to you; the bot is paused in this conversation."
         )
 
     @app.post("/tickets/<ref>/note")
@@ -454,7 +496,7 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
     ) -> HTTPResponse:
         number = ticket_number(ref)
         await ctx.inbox.note(agent, number, (request.form or {}).get("text") or "")
-        return back(ref, "Note added.")
+        return await back(request, ref, "Note added.")
 
     @app.post("/tickets/<ref>/reply")
     @guarded(post=True)
@@ -490,7 +532,7 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
             if not result.translated
             else (f"Sent, translated into {result.ticket.language}.")
         )
-        return back(result.ticket.ref, msg)
+        return await back(request, result.ticket.ref, msg)
 
     @app.post("/tickets/<ref>/resolve")
     @guarded(post=True)
@@ -498,7 +540,8 @@ def build_app(ctx: InboxApp, name: str = "supportbot_inbox") -> Sanic:
         request: Request, session: auth.Session, agent: Agent, ref: str
     ) -> HTTPResponse:
         ticket = await ctx.inbox.resolve(agent, ticket_number(ref))
-        return back(
+        return await back(
+            request,
             ticket.ref,
             "Resolved; the bot has the conversation again and asked "
             "the customer for a rating.",

@@ -3,10 +3,13 @@
 * Passwords: ``hashlib.scrypt`` (memory-hard, in the standard library), stored as
   ``scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>`` so the cost can be raised later without
   invalidating existing hashes. No plaintext password is ever stored or logged.
-* Sessions: the cookie holds ``<payload b64>.<HMAC-SHA256 b64>``; the payload names the
-  agent, a CSRF token and an expiry time. Nothing server-side to store or share, so
-  any number of inbox processes with the same secret accept the same cookie. A restart
-  with a fresh random secret logs everyone out, which is the safe default.
+* Sessions: the cookie holds a random token; the session (agent, CSRF token, expiry,
+  a stamp of the agent's password hash) lives server-side in the ticket database
+  (bot.inbox.sessions), keyed by the token's SHA-256. Logging out deletes it, so a
+  copied cookie stops working at once; a password change ends older sessions; a second
+  inbox process on the same database accepts the same cookies.
+* Login throttling: a pure policy (``locked_until``, ``now`` passed in) and a small
+  in-process record per account and per client address, consulted before scrypt runs.
 * CSRF: the token lives inside the signed session and in every POST form; a request is
   accepted only when both match (``hmac.compare_digest``).
 """
@@ -17,7 +20,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -100,46 +102,134 @@ class Session:
     expires: datetime
 
 
-def new_session(agent: str, now: datetime, lifetime: timedelta) -> Session:
-    return Session(agent=agent, csrf=secrets.token_urlsafe(24), expires=now + lifetime)
+def new_session_token() -> str:
+    """The cookie value of a new session: 256 random bits, meaningless without the store."""
+    return secrets.token_urlsafe(32)
 
 
-def _sign(secret: bytes, payload: bytes) -> str:
-    return _b64e(hmac.new(secret, payload, hashlib.sha256).digest())
+def session_key(token: str) -> str:
+    """What the session table stores for ``token``: its SHA-256, never the token itself.
+
+    A leaked database copy then holds no cookie anyone could replay.
+    """
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def encode_session(session: Session, secret: bytes) -> str:
-    """The cookie value for ``session``, signed with ``secret``."""
-    payload = json.dumps(
-        {"a": session.agent, "c": session.csrf, "e": int(session.expires.timestamp())},
-        separators=(",", ":"),
-    ).encode("utf-8")
-    return f"{_b64e(payload)}.{_sign(secret, payload)}"
+def credential_stamp(password_hash: str) -> str:
+    """A short fingerprint of the agent's password hash, kept with each session.
+
+    A session is valid only while the agent's configured hash has the same stamp, so
+    changing the password (a new hash in supportbot.yml) ends every older session.
+    """
+    return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()[:16]
 
 
-def decode_session(value: str | None, secret: bytes, now: datetime) -> Session | None:
-    """The session in a cookie value, or None when it is missing, forged or expired."""
-    if not value or value.count(".") != 1:
+# ---------------------------------------------------------------------- throttling
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    """How many failed logins are free, and how the lockout grows after them.
+
+    After ``free_failures`` failures in a row the key is locked for ``base_lockout``,
+    doubling with every further failure up to ``max_lockout``. Failures older than
+    ``forget_after`` no longer count (a typo last week does not shorten today's budget).
+    """
+
+    free_failures: int = 5
+    base_lockout: timedelta = timedelta(seconds=30)
+    max_lockout: timedelta = timedelta(hours=1)
+    forget_after: timedelta = timedelta(days=1)
+
+
+#: One account: 5 failures, then 30 s, 60 s, 120 s … (at most an hour).
+ACCOUNT_POLICY = ThrottlePolicy()
+#: One client address: several agents may share an office address, so more room.
+ADDRESS_POLICY = ThrottlePolicy(free_failures=10)
+
+
+@dataclass(frozen=True)
+class Failures:
+    """Failed logins in a row for one key (an account or a client address)."""
+
+    count: int
+    last: datetime
+
+
+def locked_until(
+    failures: Failures | None, now: datetime, policy: ThrottlePolicy
+) -> datetime | None:
+    """When the key may try again, or None when it may try now. Pure: ``now`` is given.
+
+    >>> from datetime import timezone
+    >>> t = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    >>> locked_until(Failures(4, t), t, ACCOUNT_POLICY) is None
+    True
+    >>> locked_until(Failures(5, t), t, ACCOUNT_POLICY) == t + timedelta(seconds=30)
+    True
+    >>> locked_until(Failures(7, t), t, ACCOUNT_POLICY) == t + timedelta(seconds=120)
+    True
+    """
+    if failures is None or failures.count < policy.free_failures:
         return None
-    body, signature = value.split(".")
-    try:
-        payload = _b64d(body)
-    except (ValueError, binascii.Error):
+    if now - failures.last >= policy.forget_after:
         return None
-    if not hmac.compare_digest(_sign(secret, payload), signature):
+    doublings = min(failures.count - policy.free_failures, 32)
+    lockout = min(policy.base_lockout * (2**doublings), policy.max_lockout)
+    until = failures.last + lockout
+    return until if until > now else None
+
+
+def after_failure(
+    failures: Failures | None, now: datetime, policy: ThrottlePolicy
+) -> Failures:
+    """The record after one more failure (an old streak starts again at one)."""
+    if failures is None or now - failures.last >= policy.forget_after:
+        return Failures(1, now)
+    return Failures(failures.count + 1, now)
+
+
+class LoginThrottle:
+    """Failed-login records per account and per client address, in this process.
+
+    ``begin`` is called before the password is checked (so a locked key costs no
+    scrypt run) and already counts the attempt as a failure: concurrent guesses cannot
+    all pass the check before the first one is recorded. ``succeeded`` clears the
+    account and the address. At most ``max_keys`` keys are kept (the oldest go first),
+    so random names cannot grow the memory without bound.
+    """
+
+    def __init__(
+        self,
+        account: ThrottlePolicy = ACCOUNT_POLICY,
+        address: ThrottlePolicy = ADDRESS_POLICY,
+        *,
+        max_keys: int = 10_000,
+    ) -> None:
+        self._policies = {"account": account, "address": address}
+        self._records: dict[tuple[str, str], Failures] = {}
+        self._max_keys = max_keys
+
+    def begin(self, account: str, address: str, now: datetime) -> datetime | None:
+        """None and the attempt counted, or when the earliest next try is (locked)."""
+        keys = (("account", account), ("address", address))
+        waits = [
+            until
+            for key in keys
+            if (until := locked_until(self._records.get(key), now, self._policies[key[0]]))
+        ]
+        if waits:
+            return max(waits)
+        for key in keys:
+            record = after_failure(self._records.pop(key, None), now, self._policies[key[0]])
+            self._records[key] = record  # re-inserted: newest at the end
+        while len(self._records) > self._max_keys:
+            del self._records[next(iter(self._records))]
         return None
-    try:
-        data = json.loads(payload)
-        agent, csrf, expires = str(data["a"]), str(data["c"]), int(data["e"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    if expires <= now.timestamp():
-        return None
-    return Session(
-        agent=agent,
-        csrf=csrf,
-        expires=datetime.fromtimestamp(expires, tz=now.tzinfo),
-    )
+
+    def succeeded(self, account: str, address: str) -> None:
+        self._records.pop(("account", account), None)
+        self._records.pop(("address", address), None)
 
 
 def csrf_ok(expected: str | None, given: str | None) -> bool:

@@ -4,6 +4,7 @@
 inbox:
   port: 5080                 # python -m bot inbox serve --port overrides it
   session_hours: 12          # how long a login lasts
+  secure_cookies: false      # true behind TLS (https): cookies get the Secure flag
   poll_seconds: 2            # how often open conversations are read from Rasa
   agents:                    # or agents_file: inbox_agents.yml (a file with agents:)
     - name: maja             # the login name
@@ -12,15 +13,14 @@ inbox:
       queues: ["*-sl", billing-en]           # queue names or shell-style patterns
 ```
 
-The cookie-signing secret comes from ``$SUPPORTBOT_INBOX_SECRET`` (several inbox
-processes behind a load balancer must share it); without it a random one is made at
-start-up, so a restart logs agents out. Every error names the file and the key.
+Sessions are stored in the ticket database (bot.inbox.sessions), so several inbox
+processes on one database share them and a restart keeps agents logged in. Every error
+names the file and the key.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,12 +34,18 @@ from bot.errors import ConfigError
 from bot.inbox.auth import check_hash_format
 from bot.settings import Section, Settings
 
-SECRET_ENV = "SUPPORTBOT_INBOX_SECRET"
 DEFAULT_PORT = 5080
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _LANG = re.compile(r"^[a-z]{2,3}$")
 _AGENT_KEYS = {"name", "display_name", "password_hash", "languages", "queues"}
-_KNOWN = {"port", "session_hours", "poll_seconds", "agents", "agents_file"}
+_KNOWN = {
+    "port",
+    "session_hours",
+    "secure_cookies",
+    "poll_seconds",
+    "agents",
+    "agents_file",
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,9 @@ class InboxSettings:
     port: int = DEFAULT_PORT
     session_lifetime: timedelta = timedelta(hours=12)
     poll_seconds: float = 2.0
+    #: Cookies carry ``Secure`` (sent only over https). Off by default because the
+    #: embedded default serves plain http on 127.0.0.1; on behind a TLS proxy.
+    secure_cookies: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> InboxSettings:
@@ -113,12 +122,18 @@ class InboxSettings:
             raise section.error(
                 "poll_seconds", f"must be a number of seconds 0.2-60, got {poll!r}"
             )
+        secure = section.get("secure_cookies", False)
+        if not isinstance(secure, bool):
+            raise section.error(
+                "secure_cookies", f"must be true or false, got {secure!r}"
+            )
         agents = _agents(section)
         return cls(
             agents=agents,
             port=port,
             session_lifetime=timedelta(hours=hours),
             poll_seconds=float(poll),
+            secure_cookies=secure,
         )
 
 
@@ -232,8 +247,3 @@ def _agent(file: str, key: str, item: Any) -> Agent:
         display_name=str(item.get("display_name") or ""),
     )
 
-
-def session_secret() -> bytes:
-    """``$SUPPORTBOT_INBOX_SECRET``, else a random secret (a restart logs out)."""
-    value = os.environ.get(SECRET_ENV, "")
-    return value.encode("utf-8") if value else os.urandom(32)

@@ -11,6 +11,12 @@ and writes the ticket second, so a failure leaves the customer in the safer stat
   is never left with a paused bot and nobody listening.
 
 Store calls block, so they run in the default executor.
+
+Sync: with Rasa's SQL tracker store readable (bot.inbox.tracker_events) a poll asks
+it once for the events stored since the previous poll and syncs only the tickets whose
+conversations have new events; a page view reads one conversation's events since the
+ticket's newest turn. Without it, every open conversation is read through Rasa's HTTP
+API on every poll (the cost then grows with open tickets).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any, Protocol, TypeVar
 from bot.errors import SupportBotError
 from bot.inbox.config import Agent
 from bot.inbox.sync import missing_turns
+from bot.inbox.tracker_events import TrackerEvents
 from bot.inbox.translation import NoTranslation, Translator
 from bot.tickets.model import Ticket, Turn
 from bot.tickets.store import TicketStore
@@ -78,12 +85,15 @@ class Inbox:
         *,
         clock: Callable[[], datetime],
         translator: Translator | None = None,
+        tracker_events: TrackerEvents | None = None,
     ) -> None:
         self.store = store
         self.conversations = conversations
         self.clock = clock
         self.translator: Translator = translator or NoTranslation()
+        self.tracker_events = tracker_events
         self._locks: dict[int, asyncio.Lock] = {}
+        self._polled = False
 
     async def blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A blocking store call in the default executor (the loop keeps serving)."""
@@ -96,12 +106,14 @@ class Inbox:
         return self._locks.setdefault(number, asyncio.Lock())
 
     async def ticket_for(self, agent: Agent, number: int) -> Ticket:
-        """The ticket, if it exists (404) and the agent belongs to its queue (403)."""
+        """The ticket, if it exists and the agent belongs to its queue; else 404.
+
+        One answer for both: a 403 would tell an agent which numbers exist in queues
+        they may not see (and, by probing, which queue each is in).
+        """
         ticket = await self.blocking(self.store.get, number)
-        if ticket is None:
+        if ticket is None or not agent.can_read(ticket.queue):
             raise InboxError(404, f"there is no ticket number {number}")
-        if not agent.can_read(ticket.queue):
-            raise InboxError(403, f"you are not in the queue {ticket.queue}")
         return ticket
 
     async def take(self, agent: Agent, number: int) -> Ticket:
@@ -199,7 +211,15 @@ class Inbox:
             return await self._sync(ticket)
 
     async def _sync(self, ticket: Ticket) -> list[Turn]:
-        events = await self.conversations.events(ticket.conversation_id)
+        if self.tracker_events is None:
+            events = await self.conversations.events(ticket.conversation_id)
+        else:
+            tracked = [t.at for t in ticket.transcript if t.speaker != "agent"]
+            # A second of overlap: missing_turns skips what the ticket already holds.
+            since = max(tracked).timestamp() - 1.0 if tracked else None
+            events = await self.blocking(
+                self.tracker_events.events_after, ticket.conversation_id, since
+            )
         new = missing_turns(ticket.transcript, events)
         if new:
             await self.blocking(self.store.append_turns, ticket.number, new)
@@ -217,6 +237,13 @@ class Inbox:
             limit=limit,
             transcripts=False,
         )
+        if self.tracker_events is not None:
+            by_conversation = {t.conversation_id: t for t in tickets}
+            changed = await self.blocking(self.tracker_events.poll, list(by_conversation))
+            if self._polled:
+                tickets = [by_conversation[c] for c in changed if c in by_conversation]
+            # else: the first poll only set the watermark; read every ticket once below.
+            self._polled = True
         for ticket in tickets:
             try:
                 added += len(await self.sync(ticket.number))

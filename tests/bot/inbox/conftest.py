@@ -1,9 +1,11 @@
 """Inbox fixtures: the real inbox app on 127.0.0.1, a real SQLite ticket store, and a
 stand-in Rasa server that speaks the parts of Rasa's HTTP API the inbox uses.
 
-The stand-in keeps a tracker (event list) per conversation, checks the ``?token=``
-exactly as ``rasa run --auth-token`` does, and records every call, so a test can assert
-what reached "Rasa" and add customer messages as Rasa would record them.
+The stand-in keeps a tracker (event list) per conversation, checks the bearer JWT as
+``rasa run --jwt-secret`` does (PyJWT, HS256, role admin), declares its routes as Rasa
+does (``<conversation_id:path>``: Sanic hands the raw, undecoded path segment over), and
+records every call, so a test can assert what reached "Rasa" and add customer messages
+as Rasa would record them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from sanic import Request, Sanic, response
 from sanic.response import HTTPResponse
@@ -26,11 +29,12 @@ from bot.inbox.cli import metrics_function
 from bot.inbox.config import Agent, InboxSettings
 from bot.inbox.rasa_api import RasaClient
 from bot.inbox.service import Inbox
+from bot.inbox.sessions import SessionStore
 from bot.run import free_port
 from bot.tickets.model import TicketDraft, Turn
 from bot.tickets.store import SQLiteTicketStore
 
-TOKEN = "test-token-" + secrets.token_hex(4)
+TOKEN = "test-token-" + secrets.token_hex(16)
 PASSWORD = "correct horse battery"
 #: Ticket turns happened an hour ago; the stand-in stamps new messages with now.
 T0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
@@ -60,6 +64,10 @@ class StandInRasa:
     calls: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
     sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     fail_with: int | None = None
+    #: Answer as if Rasa had acted on this conversation instead (a misrouted call).
+    answer_for: str | None = None
+    #: The Authorization header of every call (the token must travel only there).
+    auth: list[str] = field(default_factory=list)
 
     def customer_says(
         self, conversation: str, text: str, **extra: Any
@@ -86,11 +94,32 @@ class StandInRasa:
         def denied(request: Request) -> HTTPResponse | None:
             if self.fail_with:
                 return response.json({"message": "boom"}, status=self.fail_with)
-            if request.args.get("token") != TOKEN:
+            self.auth.append(request.headers.get("authorization", ""))
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            try:
+                claims = jwt.decode(token, TOKEN, algorithms=["HS256"])
+            except jwt.PyJWTError:
+                claims = None
+            if scheme != "Bearer" or claims is None:
                 return response.json(
                     {"message": "User is not authenticated."}, status=401
                 )
+            if claims.get("user", {}).get("role") != "admin":
+                return response.json(
+                    {"message": "User has insufficient permissions."}, status=403
+                )
             return None
+
+        def state(cid: str) -> dict[str, Any]:
+            paused = False
+            for e in self.trackers.get(cid, []):
+                if e["event"] in ("pause", "resume"):
+                    paused = e["event"] == "pause"
+            return {
+                "sender_id": self.answer_for or cid,
+                "paused": paused,
+                "events": self.trackers.get(cid, []),
+            }
 
         @app.post("/conversations/<cid:path>/tracker/events")
         async def events(request: Request, cid: str) -> HTTPResponse:
@@ -103,7 +132,7 @@ class StandInRasa:
             self.trackers.setdefault(cid, []).extend(new)
             if request.args.get("execute_side_effects") == "true":
                 self.sent.extend((cid, e) for e in new if e["event"] == "bot")
-            return response.json({"sender_id": cid, "events": self.trackers[cid]})
+            return response.json(state(cid))
 
         @app.post("/conversations/<cid:path>/trigger_intent")
         async def trigger(request: Request, cid: str) -> HTTPResponse:
@@ -120,16 +149,14 @@ class StandInRasa:
                     "parse_data": {"intent": {"name": name}},
                 }
             )
-            return response.json({"tracker": {"sender_id": cid}})
+            return response.json({"tracker": state(cid)})
 
         @app.get("/conversations/<cid:path>/tracker")
         async def tracker(request: Request, cid: str) -> HTTPResponse:
             self.calls.append(("tracker", cid, _args(request), None))
             if (bad := denied(request)) is not None:
                 return bad
-            return response.json(
-                {"sender_id": cid, "events": self.trackers.get(cid, [])}
-            )
+            return response.json(state(cid))
 
         return app
 
@@ -231,11 +258,12 @@ async def inbox(
     tmp_path: Any, rasa: StandInRasa, agents: dict[str, Agent]
 ) -> AsyncIterator[RunningInbox]:
     store = SQLiteTicketStore(tmp_path / "tickets.sqlite3")
+    sessions = SessionStore.beside(store)
     client = RasaClient(rasa.url, TOKEN)
     ctx = InboxApp(
         settings=InboxSettings(agents=agents),
         inbox=Inbox(store, client, clock=lambda: datetime.now(timezone.utc)),
-        secret=secrets.token_bytes(32),
+        sessions=sessions,
         clock=lambda: datetime.now(timezone.utc),
         background_sync=False,
         metrics=metrics_function(),
@@ -244,6 +272,7 @@ async def inbox(
     yield RunningInbox(url, store, rasa, ctx)
     await _stop(server)
     await client.aclose()
+    sessions.close()
     store.close()
 
 

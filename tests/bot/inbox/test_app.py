@@ -1,17 +1,29 @@
 """The inbox over HTTP: a real Sanic server on 127.0.0.1, a real SQLite store, and a
-stand-in Rasa API. Login, queue permissions, CSRF, escaping, filters, and what assign,
-reply, live turns and resolve do to the ticket and to the conversation in Rasa."""
+stand-in Rasa API. Login (throttled, server-side sessions), queue permissions, CSRF,
+escaping, filters, and what assign, reply, live turns and resolve do to the ticket and
+to the conversation in Rasa."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from datetime import timedelta
 
 import httpx
+import pytest
 
-from bot.inbox.auth import decode_session
+from bot.inbox import auth
 from bot.inbox.rasa_api import ASK_CSAT_INTENT
-from bot.tickets.model import Turn
-from tests.bot.inbox.conftest import T0, RunningInbox, csrf_of, login, sl_draft
+from bot.tickets.model import Turn, format_ref
+from tests.bot.inbox.conftest import (
+    PASSWORD,
+    T0,
+    TOKEN,
+    RunningInbox,
+    csrf_of,
+    login,
+    sl_draft,
+)
 
 # ---------------------------------------------------------------- login
 
@@ -57,12 +69,127 @@ async def test_login_sets_a_signed_httponly_samesite_cookie(
         assert (
             "httponly" in lowered and "samesite=lax" in lowered and "path=/" in lowered
         )
+        assert "secure" not in lowered  # plain http on 127.0.0.1 (the default)
         value = c.cookies["inbox_session"]
-        session = decode_session(value, inbox.ctx.secret, inbox.ctx.clock())
+        stamp = auth.credential_stamp(inbox.ctx.settings.agents["maja"].password_hash)
+        session = inbox.ctx.sessions.get(value, lambda _: stamp, inbox.ctx.clock())
         assert session is not None and session.agent == "maja"
-        # A forged cookie (another agent's name, same signature) is no session.
+        # A made-up cookie names no session.
         c.cookies.set("inbox_session", value.replace(value[:4], "AAAA"))
         assert (await c.get("/tickets")).status_code == 302
+
+
+async def test_secure_cookies_setting_marks_the_session_cookie_secure(
+    inbox: RunningInbox,
+) -> None:
+    inbox.ctx.settings = dataclasses.replace(inbox.ctx.settings, secure_cookies=True)
+    async with inbox.client() as c:
+        page = await c.get("/login")
+        # The client talks plain http, so it keeps the Secure cookie to itself: hand it
+        # over as a browser on https would.
+        login_cookie = page.headers["set-cookie"]
+        assert "secure" in login_cookie.lower()
+        token = login_cookie.split(";")[0].split("=", 1)[1]
+        c.cookies.set("inbox_login_csrf", token)
+        resp = await c.post(
+            "/login", data={"name": "maja", "password": PASSWORD, "csrf": token}
+        )
+        assert resp.status_code == 303
+    header = next(
+        h for h in resp.headers.get_list("set-cookie") if h.startswith("inbox_session=")
+    )
+    assert "secure" in header.lower()
+
+
+async def test_a_session_cookie_stops_working_after_logout(inbox: RunningInbox) -> None:
+    async with inbox.client() as c:
+        await login(c, "maja")
+        stolen = c.cookies["inbox_session"]
+        token = await csrf_of(c, "/tickets")
+        out = await c.post("/logout", data={"csrf": token})
+        assert out.status_code == 303
+    async with inbox.client() as attacker:
+        attacker.cookies.set("inbox_session", stolen)
+        resp = await attacker.get("/tickets")
+        assert resp.status_code == 302
+        assert resp.headers["location"].startswith("/login")
+
+
+async def test_a_password_change_ends_the_older_sessions(inbox: RunningInbox) -> None:
+    async with inbox.client() as c:
+        await login(c, "maja")
+        assert (await c.get("/tickets")).status_code == 200
+        maja = inbox.ctx.settings.agents["maja"]
+        changed = dataclasses.replace(maja, password_hash=auth.hash_password("n3w-pass!"))
+        inbox.ctx.settings = dataclasses.replace(
+            inbox.ctx.settings, agents={**inbox.ctx.settings.agents, "maja": changed}
+        )
+        assert (await c.get("/tickets")).status_code == 302
+
+
+@pytest.fixture()
+def scrypt_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every password check the inbox runs (the real scrypt still runs)."""
+    runs: list[str] = []
+    real = auth.verify_password
+
+    def counting(password: str, stored: str) -> bool:
+        runs.append(password)
+        return real(password, stored)
+
+    monkeypatch.setattr(auth, "verify_password", counting)
+    return runs
+
+
+async def test_the_sixth_wrong_password_is_locked_out_before_scrypt_runs(
+    inbox: RunningInbox, scrypt_runs: list[str]
+) -> None:
+    async with inbox.client() as c:
+        for i in range(5):
+            assert (await login(c, "maja", f"guess-{i}")).status_code == 401
+        sixth = await login(c, "maja", PASSWORD)  # even the right password waits
+    assert sixth.status_code == 429
+    assert "Too many failed logins" in sixth.text
+    assert 1 <= int(sixth.headers["retry-after"]) <= 30
+    assert "inbox_session" not in sixth.cookies
+    assert len(scrypt_runs) == 5
+
+
+async def test_concurrent_guesses_cannot_pass_the_limit_together(
+    inbox: RunningInbox, scrypt_runs: list[str]
+) -> None:
+    async with inbox.client() as c:
+        page = await c.get("/login")
+        csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+
+        async def guess(i: int) -> int:
+            data = {"name": "sam", "password": f"g{i}", "csrf": csrf, "next": "/"}
+            return (await c.post("/login", data=data)).status_code
+
+        codes = await asyncio.gather(*(guess(i) for i in range(20)))
+    assert sorted(codes) == [401] * 5 + [429] * 15
+    assert len(scrypt_runs) == 5
+
+
+async def test_one_address_guessing_many_accounts_is_locked_out_too(
+    inbox: RunningInbox, scrypt_runs: list[str]
+) -> None:
+    async with inbox.client() as c:
+        codes = [
+            (await login(c, name, "wrong-password")).status_code
+            for name in ["maja", "sam", "lea", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8"]
+        ]
+    assert codes == [401] * 10 + [429]
+    assert len(scrypt_runs) == 10
+
+
+async def test_a_good_login_clears_the_failures(inbox: RunningInbox) -> None:
+    async with inbox.client() as c:
+        for _ in range(4):
+            await login(c, "maja", "typo")
+        assert (await login(c, "maja")).status_code == 303
+        for _ in range(4):
+            assert (await login(c, "maja", "typo")).status_code == 401
 
 
 async def test_login_redirects_only_to_local_paths(inbox: RunningInbox) -> None:
@@ -97,20 +224,37 @@ async def test_the_list_shows_only_the_agents_queues(inbox: RunningInbox) -> Non
         assert en.ref in page and sl.ref not in page
 
 
-async def test_a_queue_or_ticket_outside_the_agents_queues_is_403(
+async def test_a_ticket_outside_the_agents_queues_answers_like_one_that_does_not_exist(
     inbox: RunningInbox,
 ) -> None:
     sl = inbox.store.create(sl_draft("web-a"))
+    missing = format_ref(sl.number + 1000)
+
+    def same(foreign: httpx.Response, unknown: httpx.Response) -> None:
+        assert foreign.status_code == unknown.status_code == 404
+        def masked(text: str, number: int) -> str:
+            ref = format_ref(number)
+            return text.replace(ref, "REF").replace(f"number {number}", "N")
+
+        assert masked(foreign.text, sl.number) == masked(unknown.text, sl.number + 1000)
+
     async with inbox.client() as c:
         await login(c, "sam")
         assert (await c.get("/tickets?queue=orders-sl")).status_code == 403
         page = await c.get(f"/tickets/{sl.ref}")
-        assert page.status_code == 403
-        assert "Moj paket" not in page.text
-        assert (await c.get(f"/tickets/{sl.ref}/turns")).status_code == 403
+        assert "Moj paket" not in page.text and "orders-sl" not in page.text
+        same(page, await c.get(f"/tickets/{missing}"))
+        same(
+            await c.get(f"/tickets/{sl.ref}/turns"),
+            await c.get(f"/tickets/{missing}/turns"),
+        )
         token = await csrf_of(c, "/tickets")
-        assign = await c.post(f"/tickets/{sl.ref}/assign", data={"csrf": token})
-        assert assign.status_code == 403
+        for action in ("assign", "resolve", "note", "reply"):
+            data = {"csrf": token, "text": "x"}
+            same(
+                await c.post(f"/tickets/{sl.ref}/{action}", data=data),
+                await c.post(f"/tickets/{missing}/{action}", data=data),
+            )
     assert inbox.store.get(sl.number).assignee is None  # type: ignore[union-attr]
     assert inbox.rasa.calls == []
 
@@ -167,6 +311,34 @@ async def test_customer_text_is_escaped(inbox: RunningInbox) -> None:
         assert "&lt;script&gt;alert(" in html
     # The only script is the inbox's own file (and the CSP forbids inline ones).
     assert page.count("<script") == 1 and '<script src="/static/inbox.js">' in page
+
+
+async def test_a_crafted_link_shows_no_banner_and_fills_in_no_reply(
+    inbox: RunningInbox,
+) -> None:
+    ticket = inbox.store.create(sl_draft("web-msg"))
+    banner = "<script>alert(1)</script>Your password expired: call +386 1 234"
+    async with inbox.client() as c:
+        await login(c, "maja")
+        page = await c.get(
+            f"/tickets/{ticket.ref}", params={"msg": banner, "draft": "Send me your PIN"}
+        )
+    assert page.status_code == 200
+    assert "password expired" not in page.text and "alert(1)" not in page.text
+    assert "Send me your PIN" not in page.text
+    assert '<p class="message"' not in page.text
+
+
+async def test_the_banner_after_an_action_is_shown_once(inbox: RunningInbox) -> None:
+    ticket = inbox.store.create(sl_draft("web-flash"))
+    async with inbox.client() as c:
+        await login(c, "maja")
+        token = await csrf_of(c, f"/tickets/{ticket.ref}")
+        resp = await c.post(f"/tickets/{ticket.ref}/assign", data={"csrf": token})
+        assert resp.headers["location"] == f"/tickets/{ticket.ref}"
+        first = (await c.get(resp.headers["location"])).text
+        again = (await c.get(resp.headers["location"])).text
+    assert "Assigned to you" in first and "Assigned to you" not in again
 
 
 async def test_a_post_without_the_sessions_csrf_token_changes_nothing(
@@ -331,8 +503,6 @@ async def test_the_rasa_token_never_reaches_the_browser(inbox: RunningInbox) -> 
                 f"/tickets/{ticket.ref}/turns",
             )
         ]
-    from tests.bot.inbox.conftest import TOKEN
-
     assert all(TOKEN not in p.text for p in pages)
 
 

@@ -1,4 +1,4 @@
-"""Passwords, session cookies and CSRF tokens: what an attacker can and cannot do."""
+"""Passwords, login throttling and CSRF tokens: what an attacker can and cannot do."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 from bot.inbox import auth
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
-SECRET = b"s" * 32
 
 
 def test_a_hash_verifies_its_password_only() -> None:
@@ -46,28 +45,54 @@ def test_an_empty_password_cannot_be_hashed() -> None:
         auth.hash_password("")
 
 
-def test_a_session_round_trips_until_it_expires() -> None:
-    session = auth.new_session("maja", NOW, timedelta(hours=1))
-    cookie = auth.encode_session(session, SECRET)
-    back = auth.decode_session(cookie, SECRET, NOW + timedelta(minutes=59))
-    assert back is not None and back.agent == "maja" and back.csrf == session.csrf
-    assert auth.decode_session(cookie, SECRET, NOW + timedelta(hours=1)) is None
+# ---------------------------------------------------------------- login throttling
+
+POLICY = auth.ThrottlePolicy(
+    free_failures=5,
+    base_lockout=timedelta(seconds=30),
+    max_lockout=timedelta(hours=1),
+    forget_after=timedelta(days=1),
+)
 
 
-def test_a_session_signed_with_another_secret_or_edited_is_rejected() -> None:
-    cookie = auth.encode_session(
-        auth.new_session("sam", NOW, timedelta(hours=1)), SECRET
-    )
-    assert auth.decode_session(cookie, b"other" * 8, NOW) is None
-    body, signature = cookie.split(".")
-    forged = auth.encode_session(
-        auth.new_session("lea", NOW, timedelta(hours=1)), SECRET
-    )
-    assert (
-        auth.decode_session(f"{forged.split('.')[0]}.{signature}", SECRET, NOW) is None
-    )
-    for broken in (None, "", "x", "a.b.c", f"{body}.", f".{signature}", "!!.??"):
-        assert auth.decode_session(broken, SECRET, NOW) is None
+@pytest.mark.parametrize(
+    ("count", "locked_for"),
+    [(0, None), (4, None), (5, 30), (6, 60), (7, 120), (12, 3600), (200, 3600)],
+)
+def test_the_lockout_starts_after_five_failures_and_doubles(
+    count: int, locked_for: int | None
+) -> None:
+    until = auth.locked_until(auth.Failures(count, NOW), NOW, POLICY)
+    expected = None if locked_for is None else NOW + timedelta(seconds=locked_for)
+    assert until == expected
+
+
+def test_a_lockout_ends_and_old_failures_are_forgotten() -> None:
+    record = auth.Failures(6, NOW)
+    assert auth.locked_until(record, NOW + timedelta(seconds=59), POLICY) is not None
+    assert auth.locked_until(record, NOW + timedelta(seconds=60), POLICY) is None
+    # One more failure after the lockout doubles it; a day later the streak restarts.
+    assert auth.after_failure(record, NOW + timedelta(minutes=2), POLICY).count == 7
+    assert auth.after_failure(record, NOW + timedelta(days=2), POLICY).count == 1
+
+
+def test_the_throttle_counts_before_the_check_and_per_address() -> None:
+    throttle = auth.LoginThrottle(POLICY, auth.ThrottlePolicy(free_failures=8))
+    for _ in range(5):
+        assert throttle.begin("maja", "10.0.0.1", NOW) is None
+    assert throttle.begin("maja", "10.0.0.2", NOW) == NOW + timedelta(seconds=30)
+    for name in ("a", "b", "c"):
+        assert throttle.begin(name, "10.0.0.1", NOW) is None
+    assert throttle.begin("d", "10.0.0.1", NOW) is not None  # the address: 8 failures
+    throttle.succeeded("maja", "10.0.0.1")
+    assert throttle.begin("maja", "10.0.0.3", NOW) is None
+
+
+def test_the_throttle_keeps_a_bounded_number_of_keys() -> None:
+    throttle = auth.LoginThrottle(POLICY, POLICY, max_keys=100)
+    for i in range(1000):
+        throttle.begin(f"random-{i}", "10.0.0.9", NOW + timedelta(days=2 * i))
+    assert len(throttle._records) <= 100
 
 
 def test_csrf_tokens_must_be_present_and_equal() -> None:
