@@ -1,0 +1,144 @@
+"""What every channel checks before a customer's words reach Rasa: one rule, one place.
+
+Rasa reads any user text that starts with ``/`` (after ``strip()``) as
+``/intent{"entity": "value"}`` and skips NLU (``YAMLStoryReader.unpack_regex_message``).
+That is how buttons work, and it let a customer type ``/csat_score{"score": 5}``,
+``/EXTERNAL_ask_csat``, ``/restart`` or ``/session_start`` (issue 10). So:
+
+* **Typed text is text.** :func:`neutral_text` removes the leading slashes (and the
+  spaces around them) before Rasa sees the message, so NLU classifies the words that are
+  left ("restart" is just a word); the customer's original text is kept in the message
+  metadata under ``typed_text`` so transcripts show what they wrote. Dropping the slash
+  instead of, say, escaping it keeps NLU's input ordinary words it was trained on, and
+  the metadata keeps the transcript honest. A text of slashes only becomes
+  :data:`SLASHES_ONLY`, a word NLU treats as out of scope.
+* **A button payload counts only when the bot offered it.** A message may be an intent
+  payload when it equals (after ``strip()``) a payload of the buttons of the bot's
+  latest message that had buttons in this conversation (:func:`offered_payloads`);
+  anything else is typed text. The tracker is the record of what was offered, so this
+  needs no signing key and works across restarts and servers.
+* ``/greet`` (:data:`ALWAYS_ALLOWED`) may always be sent: it is Telegram's ``/start`` and
+  has no effect beyond a greeting.
+
+Web chat calls :func:`screen` with the conversation's events; Telegram and WhatsApp
+(their callback data and button/list reply ids) go through the same function in
+connectors/durable.py before their message becomes Rasa's.
+
+This module also holds the checks of untrusted strings and JSON every webhook applies
+before anything is stored (:func:`check_text`, :func:`json_depth`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+from rasa.shared.core.events import BotUttered, Event
+
+#: Rasa's intent prefix (rasa.shared.constants.INTENT_MESSAGE_PREFIX).
+INTENT_PREFIX = "/"
+#: Payloads anybody may send as text (see the module docstring).
+ALWAYS_ALLOWED = frozenset({"/greet"})
+#: What a message made only of slashes is given to NLU as.
+SLASHES_ONLY = "slash"
+#: Metadata key holding the customer's text when the text given to Rasa differs.
+TYPED_TEXT_KEY = "typed_text"
+#: Deepest JSON nesting a webhook body may have (ours are 2-3 deep; platforms' ~6).
+MAX_JSON_DEPTH = 16
+
+
+class Screened(NamedTuple):
+    """A message's text as Rasa gets it, and the customer's own text when different."""
+
+    text: str
+    typed: str | None
+
+
+def neutral_text(text: str) -> str:
+    """``text`` without the leading slashes that would make Rasa read it as an intent."""
+    rest = text.strip()
+    while rest.startswith(INTENT_PREFIX):
+        rest = rest.lstrip(INTENT_PREFIX).strip()
+    return rest or SLASHES_ONLY
+
+
+def offered_payloads(events: Iterable[Event]) -> frozenset[str]:
+    """Payloads of the buttons of the bot's latest message that had buttons."""
+    offered: frozenset[str] = frozenset()
+    for event in events:
+        if isinstance(event, BotUttered):
+            data = event.data or {}
+            raw = data.get("buttons") or data.get("quick_replies")
+            if isinstance(raw, list) and raw:
+                offered = frozenset(
+                    str(b["payload"]).strip()
+                    for b in raw
+                    if isinstance(b, Mapping) and b.get("payload")
+                )
+    return offered
+
+
+def screen(text: str, offered: Iterable[str]) -> Screened:
+    """The text Rasa may see: an offered payload as it is, anything else as plain text."""
+    stripped = text.strip()
+    if not stripped.startswith(INTENT_PREFIX):
+        return Screened(text, None)
+    if stripped in ALWAYS_ALLOWED or stripped in set(offered):
+        return Screened(text, None)
+    return Screened(neutral_text(text), text)
+
+
+def screened_metadata(metadata: Mapping[str, Any], screened: Screened) -> dict[str, Any]:
+    """``metadata`` with the customer's original text when it was neutralised."""
+    out = dict(metadata)
+    out.pop(TYPED_TEXT_KEY, None)  # only this module sets it
+    if screened.typed is not None:
+        out[TYPED_TEXT_KEY] = screened.typed
+    return out
+
+
+# ------------------------------------------------------------ untrusted values
+
+
+def is_valid_text(value: str) -> bool:
+    """Whether ``value`` is encodable as UTF-8 (no lone surrogate, as from JSON escapes)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_text(value: Any, name: str) -> str | None:
+    """None when every string inside ``value`` is valid UTF-8, else the reason."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not is_valid_text(item):
+                return f"'{name}' holds invalid Unicode (a lone surrogate)"
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def json_depth(value: Any) -> int:
+    """How deeply ``value`` (parsed JSON) nests objects and arrays, iteratively."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest  # deep enough to refuse; no need to walk further
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
