@@ -146,7 +146,7 @@ def _abort_or_raise(error: Exception) -> None:
     raise TurnAborted(str(error)) from error
 
 
-class SafeSQLTrackerStore(SQLTrackerStore):  # type: ignore[misc]
+class SafeSQLTrackerStore(SQLTrackerStore):
     """Rasa's SQL tracker store that fails one request, never the process.
 
     Configured like Rasa's ``type: SQL`` (dialect, db, host, port, username, password,

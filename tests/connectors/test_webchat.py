@@ -37,8 +37,8 @@ from sanic.response import HTTPResponse
 from bot.errors import ConfigError
 from bot.hours import BusinessHours
 from bot.run import free_port
-from bot.tracker_store import ACTION_FAILED_LOG, PROCESSOR_LOGGER, SafeSQLTrackerStore
 from bot.settings import load_settings
+from bot.tracker_store import ACTION_FAILED_LOG, PROCESSOR_LOGGER, SafeSQLTrackerStore
 from connectors.guard import TYPED_TEXT_KEY
 from connectors.webchat import (
     HISTORY_MIN_SENDER_CHARS,
