@@ -4,14 +4,21 @@ The page in connectors/webchat_static talks to three routes under ``/webhooks/we
 
 ``POST /webhook``
     ``{"sender", "message", "message_id"?, "metadata"?}`` → Rasa's list of bot messages.
-    Compared with Rasa's own ``rest`` channel this one rejects what it cannot process
-    with a 4xx and a JSON reason (Rasa's answers 200 with an empty list when the body
-    has no sender, merging strangers into one "default" chat); caps the size (413) so a
-    10 MB paste never reaches NLU; answers 500 when processing failed, so the client
-    retries instead of believing the bot had nothing to say; passes the browser locale
-    on as a language hint. A ``message_id`` makes retries safe: a message whose id the
+    Compared with Rasa's own ``rest`` channel (not enabled: docs/webhook-safety.md) this
+    one rejects what it cannot process with a 4xx and a JSON reason (Rasa's answers 200
+    with an empty list when the body has no sender, merging strangers into one "default"
+    chat): only application/json (415 otherwise, which also keeps cross-site forms out),
+    valid UTF-8 everywhere and bounded nesting (connectors/webhook.parse_json), size caps
+    (413) so a 10 MB paste never reaches NLU; the server, not the body, decides the
+    channel and metadata; typed ``/intent`` text is text (connectors/guard.py). It answers
+    503 when the turn was not done (an action or the tracker store failed; nothing was
+    stored, bot/tracker_store.run_turn) and 500 on anything else, so the client retries
+    instead of believing the bot had nothing to say; passes the browser locale on as a
+    language hint. A ``message_id`` makes retries safe: a message whose id the
     conversation already holds is not processed again (a browser that lost the reply on
     a dropped connection resends the same id), the replies it got are returned instead.
+    The check and the turn run under one lock per conversation (Rasa's lock store, key
+    ``webchat-dedupe:<sender>``), so simultaneous duplicates are processed once.
 ``GET /history?sender=<token>&since=<unix time>``
     The conversation as the customer saw it, from Rasa's tracker store: customer and bot
     messages after ``since`` and the conversation's ``language`` slot. Messages that do
@@ -20,6 +27,8 @@ The page in connectors/webchat_static talks to three routes under ``/webhooks/we
 ``GET /status?language=<code>``
     Business hours now (bot.hours), so the page can say whether a person is available.
 
+Web chat sender ids cannot contain ``:``: the other channels' conversations are
+``<channel>:<platform id>``, so no web chat request can write to or read them.
 The sender id is the only secret of a web conversation: the page makes it from 128
 random bits (``crypto.getRandomValues``) and keeps it in localStorage. ``/history``
 therefore demands a token-length sender (``HISTORY_MIN_SENDER_CHARS``, 400 otherwise)
