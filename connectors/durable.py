@@ -29,7 +29,8 @@ It also runs each turn through the two rules every channel shares: typed ``/inte
 text and unoffered button payloads become plain text (connectors/guard.py), and the turn
 contract of bot/tracker_store.py: ``process`` raising (``TurnFailed`` when an action or
 the tracker store failed) means the turn is not done and nothing of it was stored, so
-the message must not be marked done; the Worker keeps it for a retry.
+the message must not be marked done: the Worker records it as ``failed`` with the
+reason, and processing it again runs the whole turn.
 """
 
 from __future__ import annotations
