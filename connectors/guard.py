@@ -13,8 +13,9 @@ That is how buttons work, and it let a customer type ``/csat_score{"score": 5}``
   the metadata keeps the transcript honest. A text of slashes only becomes
   :data:`SLASHES_ONLY`, a word NLU treats as out of scope.
 * **A button payload counts only when the bot offered it.** A message may be an intent
-  payload when it equals (after ``strip()``) a payload of the buttons of the bot's
-  latest message that had buttons in this conversation (:func:`offered_payloads`);
+  payload when it equals (after ``strip()``, JSON spacing aside: :func:`canonical_payload`)
+  a payload of the buttons of the bot's latest message that had buttons in this
+  conversation (:func:`offered_payloads`);
   anything else is typed text. The tracker is the record of what was offered, so this
   needs no signing key and works across restarts and servers.
 * ``/greet`` (:data:`ALWAYS_ALLOWED`) may always be sent: it is Telegram's ``/start`` and
@@ -30,6 +31,7 @@ before anything is stored (:func:`check_text`, :func:`json_depth`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -62,8 +64,27 @@ def neutral_text(text: str) -> str:
     return rest or SLASHES_ONLY
 
 
+def canonical_payload(payload: str) -> str:
+    """``/intent{"a": "b"}`` with its JSON compact, so channels' re-encodings compare equal.
+
+    Telegram sends a payload's JSON without spaces (callback data holds 64 bytes), so
+    the payload the bot offered and the one that comes back differ only in spacing.
+    """
+    payload = payload.strip()
+    brace = payload.find("{")
+    if payload.startswith(INTENT_PREFIX) and brace > 0:
+        try:
+            entities = json.loads(payload[brace:])
+        except ValueError:
+            return payload
+        return payload[:brace] + json.dumps(
+            entities, separators=(",", ":"), ensure_ascii=False, sort_keys=True
+        )
+    return payload
+
+
 def offered_payloads(events: Iterable[Event]) -> frozenset[str]:
-    """Payloads of the buttons of the bot's latest message that had buttons."""
+    """Payloads of the buttons of the bot's latest message that had buttons (canonical)."""
     offered: frozenset[str] = frozenset()
     for event in events:
         if isinstance(event, BotUttered):
@@ -71,7 +92,7 @@ def offered_payloads(events: Iterable[Event]) -> frozenset[str]:
             raw = data.get("buttons") or data.get("quick_replies")
             if isinstance(raw, list) and raw:
                 offered = frozenset(
-                    str(b["payload"]).strip()
+                    canonical_payload(str(b["payload"]))
                     for b in raw
                     if isinstance(b, Mapping) and b.get("payload")
                 )
@@ -83,7 +104,7 @@ def screen(text: str, offered: Iterable[str]) -> Screened:
     stripped = text.strip()
     if not stripped.startswith(INTENT_PREFIX):
         return Screened(text, None)
-    if stripped in ALWAYS_ALLOWED or stripped in set(offered):
+    if stripped in ALWAYS_ALLOWED or canonical_payload(stripped) in set(offered):
         return Screened(text, None)
     return Screened(neutral_text(text), text)
 

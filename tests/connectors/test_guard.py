@@ -74,6 +74,13 @@ def test_a_payload_the_bot_did_not_offer_is_plain_text() -> None:
     assert screen("/affirm", offered) == Screened("/affirm", None)
 
 
+def test_a_payload_re_encoded_by_the_platform_still_counts() -> None:
+    """Telegram's callback data carries the payload's JSON without spaces."""
+    offered = offered_payloads([BotUttered("How happy?", data={"buttons": CSAT_BUTTONS})])
+    assert screen('/csat_score{"score":5}', offered).typed is None
+    assert screen('/csat_score{"score":4}', offered).typed is not None
+
+
 def test_only_the_latest_buttons_count() -> None:
     events = [
         BotUttered("How happy?", data={"buttons": CSAT_BUTTONS}),
