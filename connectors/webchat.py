@@ -440,11 +440,16 @@ def replies_to(
             if event.message_id == message_id:
                 replies = []
         elif replies is not None and isinstance(event, BotUttered):
-            reply: dict[str, Any] = {"recipient_id": sender}
-            if event.text:
-                reply["text"] = event.text
             buttons = _buttons(event.data or {})
             if buttons:
-                reply["buttons"] = buttons
-            replies.append(reply)
+                replies.append(
+                    {"recipient_id": sender, "text": event.text or "", "buttons": buttons}
+                )
+            elif event.text:
+                # As Rasa's CollectingOutputChannel.send_text_message sent it the first
+                # time: one message per paragraph.
+                replies.extend(
+                    {"recipient_id": sender, "text": part}
+                    for part in event.text.strip().split("\n\n")
+                )
     return replies

@@ -556,6 +556,18 @@ async def test_a_retried_message_is_processed_once_and_gets_the_same_replies(
     assert [m["message_id"] for m in customer] == ["m-retry-0001"]
 
 
+async def test_a_duplicate_gets_the_replies_split_as_the_first_answer_was(
+    server: Server,
+) -> None:
+    sender = token()
+    body = {"sender": sender, "message": "Title\n\nBody text", "message_id": "m-split-001"}
+    first = await server.post(body)
+    assert [r["text"] for r in first.json()] == ["echo: Title", "Body text"]
+    again = await server.post(body)
+    assert again.headers["X-Duplicate"] == "true"
+    assert again.json() == first.json()
+
+
 async def test_a_failed_turn_is_a_500_with_a_reason_so_the_page_retries(
     server: Server,
 ) -> None:
