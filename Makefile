@@ -94,7 +94,7 @@ test: setup kb train $(CHROMIUM)
 	$(MAKE) --no-print-directory lint-check test-rasa-env test-actions-env
 
 # NLU components and channels run inside the Rasa server: their tests run in its environment.
-RASA_ENV_TESTS := tests/bot/nlu tests/connectors tests/bot/test_nlg.py
+RASA_ENV_TESTS := tests/bot/nlu tests/connectors tests/bot/test_nlg.py tests/bot/test_tracker_store.py
 test-rasa-env:
 	.venv-rasa/bin/python -m pytest -p no:cacheprovider $(RASA_ENV_TESTS)
 

@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nLumo support bot is running:\n"
         f"  web chat      {cfg.web_url}\n"
-        f"  REST webhook  {cfg.rasa_url}/webhooks/rest/webhook\n"
+        f"  REST webhook  {cfg.rasa_url}/webhooks/webchat/webhook\n"
         f"  action server {cfg.action_url}\n"
         f"  agent inbox   {cfg.inbox_url}/  (agents: inbox.agents in supportbot.yml)\n"
         f"  logs          {cfg.log_dir}\n"

@@ -45,6 +45,12 @@ event loop directly; SQLite's own locking makes it safe across processes too.
 
 :func:`worker_blueprint` is the part every durable webhook shares: the Worker tied to the
 server's start and stop, and the health route; each channel adds its own webhook route.
+It also runs each turn through the two rules every channel shares: typed ``/intent``
+text and unoffered button payloads become plain text (connectors/guard.py), and the turn
+contract of bot/tracker_store.py: ``process`` raising (``TurnFailed`` when an action or
+the tracker store failed) means the turn is not done and nothing of it was stored, so
+the message must not be marked done: the Worker records it as ``failed`` with the
+reason, and processing it again runs the whole turn.
 """
 
 from __future__ import annotations
@@ -69,6 +75,9 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from bot.tracker_store import run_turn
+from connectors.guard import offered_payloads, screen, screened_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -634,6 +643,29 @@ def reject(store: ChannelStore, channel: str, reason: str, body: bytes) -> HTTPR
     return response.json({"status": "rejected", "error": reason})
 
 
+async def screen_item(item: dict[str, Any], tracker_store: Any) -> dict[str, Any]:
+    """The accepted item as Rasa may see it: typed ``/intent`` text made plain text.
+
+    Button payloads (Telegram callback data, WhatsApp button/list reply ids) stay
+    payloads only when the bot offered them in this conversation (connectors/guard.py,
+    the same rule as web chat's). Without a Rasa agent (``tracker_store`` None: the
+    channel tests' server) nothing reads intents, and there is nothing to check against.
+    """
+    if tracker_store is None:
+        return item
+    tracker = await tracker_store.retrieve(item["sender"])
+    screened = screen(
+        str(item["text"]), offered_payloads(tracker.events if tracker is not None else [])
+    )
+    if screened.typed is None:
+        return item
+    return {
+        **item,
+        "text": screened.text,
+        "metadata": screened_metadata(item.get("metadata") or {}, screened),
+    }
+
+
 def worker_blueprint(
     channel: str,
     store: ChannelStore,
@@ -655,10 +687,21 @@ def worker_blueprint(
     """
     # Rasa registers it under /webhooks/<name> (InputChannel.url_prefix) whatever it says.
     bp = Blueprint(f"{channel}_webhook", f"/webhooks/{channel}")
-    worker = Worker(store, process, channel, policy=policy)
+    server: dict[str, Any] = {}  # the Sanic app once started: its Rasa agent's tracker store
+
+    async def guarded(message_id: str, item: dict[str, Any]) -> None:
+        async def turn(accepted: dict[str, Any]) -> None:
+            agent = getattr(getattr(server.get("app"), "ctx", None), "agent", None)
+            screened = await screen_item(accepted, getattr(agent, "tracker_store", None))
+            await process(message_id, screened)
+
+        await run_turn(turn, item)
+
+    worker = Worker(store, guarded, channel, policy=policy)
 
     @bp.listener("after_server_start")
     async def resume(app: Any, loop: Any) -> None:
+        server["app"] = app
         if enabled():
             worker.start()
 

@@ -4,14 +4,21 @@ The page in connectors/webchat_static talks to three routes under ``/webhooks/we
 
 ``POST /webhook``
     ``{"sender", "message", "message_id"?, "metadata"?}`` → Rasa's list of bot messages.
-    Compared with Rasa's own ``rest`` channel this one rejects what it cannot process
-    with a 4xx and a JSON reason (Rasa's answers 200 with an empty list when the body
-    has no sender, merging strangers into one "default" chat); caps the size (413) so a
-    10 MB paste never reaches NLU; answers 500 when processing failed, so the client
-    retries instead of believing the bot had nothing to say; passes the browser locale
-    on as a language hint. A ``message_id`` makes retries safe: a message whose id the
+    Compared with Rasa's own ``rest`` channel (not enabled: docs/webhook-safety.md) this
+    one rejects what it cannot process with a 4xx and a JSON reason (Rasa's answers 200
+    with an empty list when the body has no sender, merging strangers into one "default"
+    chat): only application/json (415 otherwise, which also keeps cross-site forms out),
+    valid UTF-8 everywhere and bounded nesting (connectors/webhook.parse_json), size caps
+    (413) so a 10 MB paste never reaches NLU; the server, not the body, decides the
+    channel and metadata; typed ``/intent`` text is text (connectors/guard.py). It answers
+    503 when the turn was not done (an action or the tracker store failed; nothing was
+    stored, bot/tracker_store.run_turn) and 500 on anything else, so the client retries
+    instead of believing the bot had nothing to say; passes the browser locale on as a
+    language hint. A ``message_id`` makes retries safe: a message whose id the
     conversation already holds is not processed again (a browser that lost the reply on
     a dropped connection resends the same id), the replies it got are returned instead.
+    The check and the turn run under one lock per conversation (Rasa's lock store, key
+    ``webchat-dedupe:<sender>``), so simultaneous duplicates are processed once.
 ``GET /history?sender=<token>&since=<unix time>``
     The conversation as the customer saw it, from Rasa's tracker store: customer and bot
     messages after ``since`` and the conversation's ``language`` slot. Messages that do
@@ -20,6 +27,8 @@ The page in connectors/webchat_static talks to three routes under ``/webhooks/we
 ``GET /status?language=<code>``
     Business hours now (bot.hours), so the page can say whether a person is available.
 
+Web chat sender ids cannot contain ``:``: the other channels' conversations are
+``<channel>:<platform id>``, so no web chat request can write to or read them.
 The sender id is the only secret of a web conversation: the page makes it from 128
 random bits (``crypto.getRandomValues``) and keeps it in localStorage. ``/history``
 therefore demands a token-length sender (``HISTORY_MIN_SENDER_CHARS``, 400 otherwise)
@@ -44,6 +53,7 @@ from rasa.core.channels.channel import (
     OutputChannel,
     UserMessage,
 )
+from rasa.core.lock_store import LockError
 from rasa.shared.core.constants import IS_EXTERNAL
 from rasa.shared.core.events import BotUttered, Event, UserUttered
 from sanic import Blueprint, response
@@ -53,7 +63,9 @@ from sanic.response import HTTPResponse
 from bot import clock
 from bot.hours import BusinessHours, format_opening
 from bot.settings import load_settings
-from connectors.webhook import json_error, sent_as_json
+from bot.tracker_store import TurnFailed, run_turn
+from connectors.guard import TYPED_TEXT_KEY, offered_payloads, screen, screened_metadata
+from connectors.webhook import json_error, parse_json, sent_as_json
 
 logger = logging.getLogger(__name__)
 
@@ -67,13 +79,17 @@ MAX_BODY_BYTES = 64 * 1024
 HISTORY_MIN_SENDER_CHARS = 20
 #: Longest button title kept as the text the customer "said" when clicking a button.
 MAX_TITLE_CHARS = 200
+#: How often a request waiting for the same conversation's dedupe lock looks again.
+LOCK_POLL_SECONDS = 0.05
 #: The conversation slot that holds the reply language (domain.yml).
 LANGUAGE_SLOT = "language"
 
-_SENDER = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
-_LOCALE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
-_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-_SENDER_RULE = "1-128 characters of letters, digits, _.:@-"
+#: Web chat ids have no ":": the other channels' ids are "<channel>:<platform id>"
+#: (connectors/durable.py), so a web chat sender can never name their conversations.
+_SENDER = re.compile(r"[A-Za-z0-9_.@-]{1,128}")
+_LOCALE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+_SENDER_RULE = "1-128 characters of letters, digits, _.@- (no ':')"
 
 
 class Inbound(NamedTuple):
@@ -87,19 +103,25 @@ class Inbound(NamedTuple):
 
 
 def parse_body(request: Request) -> Inbound | HTTPResponse:
-    """Validate a webhook body; returns the message or the error response."""
+    """Validate a webhook body; returns the message or the error response.
+
+    Only ``sender``, ``message``, ``message_id`` and the ``locale``/``title`` hints of
+    ``metadata`` are read; the channel name and the rest of the metadata are the
+    server's (a client cannot choose ``input_channel``).
+    """
     if len(request.body or b"") > MAX_BODY_BYTES:
         return json_error(413, f"body larger than {MAX_BODY_BYTES} bytes")
     if not sent_as_json(request):
+        # Also what keeps other web sites out: a cross-site form or text/plain POST
+        # cannot send application/json without a CORS preflight.
         return json_error(415, "send the body as application/json")
-    try:
-        body = request.json
-    except Exception:  # sanic raises InvalidUsage with varying messages
-        return json_error(400, "body is not valid JSON")
+    body = parse_json(request.body or b"")
+    if isinstance(body, HTTPResponse):
+        return body
     if not isinstance(body, dict):
         return json_error(400, "body must be a JSON object")
     sender, text = body.get("sender"), body.get("message")
-    if not isinstance(sender, str) or not _SENDER.match(sender):
+    if not isinstance(sender, str) or not _SENDER.fullmatch(sender):
         return json_error(400, f"'sender' must be {_SENDER_RULE}")
     if not isinstance(text, str) or not text.strip():
         return json_error(400, "'message' must be a non-empty string")
@@ -107,7 +129,7 @@ def parse_body(request: Request) -> Inbound | HTTPResponse:
         return json_error(413, f"'message' is longer than {MAX_MESSAGE_CHARS} characters")
     message_id = body.get("message_id")
     if message_id is not None and (
-        not isinstance(message_id, str) or not _MESSAGE_ID.match(message_id)
+        not isinstance(message_id, str) or not _MESSAGE_ID.fullmatch(message_id)
     ):
         return json_error(
             400, "'message_id' must be 8-64 characters of letters, digits, _-"
@@ -117,7 +139,7 @@ def parse_body(request: Request) -> Inbound | HTTPResponse:
         return json_error(400, "'metadata' must be a JSON object")
     metadata: dict[str, Any] = {"channel": WebChatInput.name()}
     locale = raw_meta.get("locale")
-    if isinstance(locale, str) and _LOCALE.match(locale):
+    if isinstance(locale, str) and _LOCALE.fullmatch(locale):
         metadata["locale"] = locale
     title = raw_meta.get("title")
     if isinstance(title, str) and title.strip() and len(title) <= MAX_TITLE_CHARS:
@@ -161,10 +183,12 @@ def history_messages(
         ):
             meta = event.metadata or {}
             title = meta.get("title") if isinstance(meta.get("title"), str) else None
+            typed = meta.get(TYPED_TEXT_KEY)
+            typed = typed if isinstance(typed, str) else None
             out.append(
                 {
                     "from": "customer",
-                    "text": title or event.text,
+                    "text": title or typed or event.text,
                     "buttons": [],
                     "timestamp": event.timestamp,
                     "message_id": event.message_id,
@@ -215,11 +239,11 @@ def parse_since(raw: str | None) -> float | HTTPResponse | None:
 
 def history_sender(raw: str | None) -> str | HTTPResponse:
     """The ``sender`` query value, only when token-shaped (see the module docstring)."""
-    if not raw or not _SENDER.match(raw) or len(raw) < HISTORY_MIN_SENDER_CHARS:
+    if not raw or not _SENDER.fullmatch(raw) or len(raw) < HISTORY_MIN_SENDER_CHARS:
         return json_error(
             400,
             "'sender' must be the conversation's random token: "
-            f"{HISTORY_MIN_SENDER_CHARS}-128 characters of letters, digits, _.:@-",
+            f"{HISTORY_MIN_SENDER_CHARS}-128 characters of letters, digits, _.@-",
         )
     return raw
 
@@ -304,27 +328,60 @@ class WebChatInput(InputChannel):
             parsed = parse_body(request)
             if isinstance(parsed, HTTPResponse):
                 return parsed
-            if parsed.message_id is not None:
-                earlier = await _replies_to(request, parsed.sender, parsed.message_id)
-                if earlier is not None:
-                    return response.json(earlier, headers={"X-Duplicate": "true"})
+            agent = request.app.ctx.agent
             collector = CollectingOutputChannel()
-            try:
+            earlier: list[list[dict[str, Any]]] = []
+
+            async def handle(inbound: Inbound) -> None:
+                # Runs under the dedupe lock, inside the turn scope: a store error
+                # here fails the turn (503) instead of answering a blank conversation.
+                tracker = await agent.tracker_store.retrieve(inbound.sender)
+                events = list(tracker.events) if tracker is not None else []
+                if inbound.message_id is not None:
+                    replies = replies_to(events, inbound.sender, inbound.message_id)
+                    if replies is not None:
+                        earlier.append(replies)
+                        return
+                screened = screen(inbound.text, offered_payloads(events))
                 await on_new_message(
                     UserMessage(
-                        parsed.text,
+                        screened.text,
                         collector,
-                        parsed.sender,
+                        inbound.sender,
                         input_channel=self.name(),
-                        message_id=parsed.message_id,
-                        metadata=parsed.metadata,
+                        message_id=inbound.message_id,
+                        metadata=screened_metadata(inbound.metadata, screened),
                     )
+                )
+
+            try:
+                # Check and processing are one step per conversation: two requests
+                # with the same message id at the same moment run one after the other,
+                # and the second finds the first's turn. A key of its own, so Rasa's
+                # per-conversation lock (taken inside on_new_message) cannot deadlock.
+                async with agent.lock_store.lock(
+                    dedupe_lock_key(self.name(), parsed.sender),
+                    wait_time_in_seconds=LOCK_POLL_SECONDS,
+                ):
+                    await run_turn(handle, parsed)
+            except (TurnFailed, LockError) as failed:
+                logger.warning(
+                    "webchat: the turn of %s was not done (%s); the page retries",
+                    parsed.sender,
+                    failed,
+                )
+                return json_error(
+                    503,
+                    "the message could not be processed now; nothing was stored, "
+                    "retry with the same message_id",
                 )
             except Exception:
                 logger.exception(
                     "webchat: processing a message from %s failed", parsed.sender
                 )
                 return json_error(500, "the message could not be processed; please retry")
+            if earlier:
+                return response.json(earlier[0], headers={"X-Duplicate": "true"})
             return response.json(collector.messages)
 
         @bp.route("/history", methods=["GET"])
@@ -357,7 +414,7 @@ class WebChatInput(InputChannel):
             if self.hours is None:
                 return json_error(404, "business hours are not configured for this channel")
             language = request.args.get("language") or None
-            if language is not None and not _LOCALE.match(language):
+            if language is not None and not _LOCALE.fullmatch(language):
                 return json_error(
                     400, "'language' must be a language code such as sl or ar-EG"
                 )
@@ -366,26 +423,33 @@ class WebChatInput(InputChannel):
         return bp
 
 
-async def _replies_to(
-    request: Request, sender: str, message_id: str
+def dedupe_lock_key(channel: str, sender: str) -> str:
+    """The lock store key under which a conversation's message ids are checked."""
+    return f"{channel}-dedupe:{sender}"
+
+
+def replies_to(
+    events: Iterable[Event], sender: str, message_id: str
 ) -> list[dict[str, Any]] | None:
     """The bot's replies to an already processed message, or None when it is new."""
-    tracker = await request.app.ctx.agent.tracker_store.retrieve(sender)
-    if tracker is None:
-        return None
     replies: list[dict[str, Any]] | None = None
-    for event in tracker.events:
+    for event in events:
         if isinstance(event, UserUttered):
             if replies is not None:
                 break
             if event.message_id == message_id:
                 replies = []
         elif replies is not None and isinstance(event, BotUttered):
-            reply: dict[str, Any] = {"recipient_id": sender}
-            if event.text:
-                reply["text"] = event.text
             buttons = _buttons(event.data or {})
             if buttons:
-                reply["buttons"] = buttons
-            replies.append(reply)
+                replies.append(
+                    {"recipient_id": sender, "text": event.text or "", "buttons": buttons}
+                )
+            elif event.text:
+                # As Rasa's CollectingOutputChannel.send_text_message sent it the first
+                # time: one message per paragraph.
+                replies.extend(
+                    {"recipient_id": sender, "text": part}
+                    for part in event.text.strip().split("\n\n")
+                )
     return replies

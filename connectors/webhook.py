@@ -8,12 +8,13 @@ in the order its platform documents.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from connectors import strict_json
 
 
 def json_error(status: int, reason: str) -> HTTPResponse:
@@ -27,15 +28,14 @@ def sent_as_json(request: Request) -> bool:
     return content_type == "application/json"
 
 
-def json_body(request: Request, what: str) -> Any | HTTPResponse:
-    """The request's parsed JSON body, or the answer refusing it.
+def parse_json(raw: bytes) -> Any | HTTPResponse:
+    """``raw`` parsed, or the 400 refusing it with the reason (:mod:`connectors.strict_json`).
 
-    415 when it is not sent as JSON (``what`` names the expected content in the reason),
-    400 when the body does not parse. The caller checks the shape.
+    One rule for every webhook body: UTF-8 JSON our stores can hold (no lone surrogates,
+    no NUL, no NaN, bounded nesting). Telegram and WhatsApp call ``strict_json`` directly
+    because they answer an authentic unsafe body differently (kept and acknowledged).
     """
-    if not sent_as_json(request):
-        return json_error(415, f"send the {what} as application/json")
     try:
-        return json.loads(request.body or b"")
-    except ValueError:
-        return json_error(400, "body is not valid JSON")
+        return strict_json.loads(raw)
+    except strict_json.UnsafeJSON as exc:
+        return json_error(400, str(exc))

@@ -3,7 +3,9 @@
 // The conversation lives in Rasa's tracker store; this page only mirrors it.
 // - Sending: POST /webhooks/webchat/webhook with a message_id. Unsent messages wait in an
 //   outbox in localStorage and are retried (with the same id, so the server processes
-//   each once) when the connection is back, also after a reload.
+//   each once) when the connection is back, also after a reload. A 503 means the server
+//   could not finish the turn (nothing was stored): the page says it is still trying and
+//   resends the same id with backoff.
 // - Receiving: GET /webhooks/webchat/history?sender=…&since=… right after each send and
 //   every few seconds, so replies a human agent sends later appear too; on load it
 //   restores the whole conversation.
@@ -33,6 +35,7 @@
       you: "You said:", bot: "Lumo said:", options: "Reply options",
       sending: "Sending…", waiting: "Not sent yet — will be sent when you are back online",
       failed: "Could not be sent: ",
+      retrying: "Lumo is still working on this — trying again…",
       open: "Our support team is available now, until {t}.",
       open_no_end: "Our support team is available now.",
       closed: "Our support team is away until {t}. Lumo can still help, and you can leave a message.",
@@ -48,6 +51,7 @@
       you: "Vi:", bot: "Lumo:", options: "Možni odgovori",
       sending: "Pošiljam …", waiting: "Še ni poslano — poslano bo, ko boste spet povezani",
       failed: "Ni bilo mogoče poslati: ",
+      retrying: "Lumo še dela na tem — poskušam znova …",
       open: "Naša ekipa za podporo je na voljo do {t}.",
       open_no_end: "Naša ekipa za podporo je na voljo.",
       closed: "Naša ekipa za podporo bo spet na voljo {t}. Lumo vam lahko pomaga že zdaj.",
@@ -63,6 +67,7 @@
       you: "أنت:", bot: "لومو:", options: "خيارات الرد",
       sending: "جارٍ الإرسال…", waiting: "لم تُرسل بعد — سيتم إرسالها عند عودة الاتصال",
       failed: "تعذّر الإرسال: ",
+      retrying: "لومو لا يزال يعمل على ذلك — جارٍ إعادة المحاولة…",
       open: "فريق الدعم متاح الآن حتى {t}.",
       open_no_end: "فريق الدعم متاح الآن.",
       closed: "فريق الدعم غير متاح حتى {t}. يمكن للومو مساعدتك الآن.",
@@ -346,6 +351,15 @@
           saveOutbox();
           if (el) { pending.delete(item.id); setState(el, "failed", reason); }
           continue;
+        }
+        if (resp && resp.status === 503) {
+          // The server is up but could not finish the turn (a part of the bot is
+          // restarting): nothing of it was stored, so the same message id is sent again
+          // with backoff. Calm "still trying", not "failed" and not "delivered".
+          if (el) setState(el, "retrying");
+          setConnection("connected");
+          scheduleRetry();
+          return;
         }
         if (!resp || !resp.ok) {
           if (el) setState(el, "waiting");

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,7 +26,6 @@ import httpx
 import pytest
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import UserMessage
-from rasa.core.tracker_store import SQLTrackerStore
 from rasa.server import _get_output_channel
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, SlotSet, UserUttered
@@ -38,6 +38,8 @@ from bot.errors import ConfigError
 from bot.hours import BusinessHours
 from bot.run import free_port
 from bot.settings import load_settings
+from bot.tracker_store import ACTION_FAILED_LOG, PROCESSOR_LOGGER, SafeSQLTrackerStore
+from connectors.guard import TYPED_TEXT_KEY
 from connectors.webchat import (
     HISTORY_MIN_SENDER_CHARS,
     MAX_BODY_BYTES,
@@ -196,7 +198,6 @@ def test_wrong_content_type_is_415() -> None:
         "👍",
         "مرحبا، أين طلبي؟",
         "\u202eevil rtl",
-        "a\x00b",
         "\ud800".encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
     ],
 )
@@ -204,6 +205,12 @@ def test_naughty_but_valid_texts_pass_through_unchanged(text: str) -> None:
     result = parse_body(request(as_json({"sender": "s", "message": text})))
     assert isinstance(result, Inbound)
     assert result.text == text
+
+
+def test_a_nul_character_is_refused_before_any_store_sees_it() -> None:
+    # PostgreSQL text columns cannot hold NUL: refused at the edge, not a 500 at save.
+    status, reason = error_of(parse_body(request(as_json({"sender": "s", "message": "a\x00b"}))))
+    assert status == 400 and "NUL" in reason
 
 
 # ------------------------------------------------------------------- history (pure)
@@ -375,13 +382,20 @@ class RecordingProcessor:
     store: Any
     buttons: list[dict[str, str]] = field(default_factory=list)
     fail: bool = False
+    #: Log an action failure the way Rasa's processor does, then carry on and save.
+    action_fails: bool = False
+    #: Seconds a turn takes (lets concurrent requests overlap).
+    delay: float = 0.0
     calls: int = 0
+    received: list[UserMessage] = field(default_factory=list)
 
     async def __call__(self, message: UserMessage) -> None:
         self.calls += 1
+        self.received.append(message)
         if self.fail:
             raise RuntimeError("the action server is down")
         tracker = await self.store.get_or_create_tracker(message.sender_id)
+        await asyncio.sleep(self.delay)
         tracker.update(
             UserUttered(
                 message.text,
@@ -390,6 +404,13 @@ class RecordingProcessor:
                 metadata=message.metadata,
             )
         )
+        if self.action_fails:
+            try:
+                raise ConnectionError("Cannot connect to host 127.0.0.1:5055")
+            except ConnectionError:
+                logging.getLogger(PROCESSOR_LOGGER).exception(
+                    f"{ACTION_FAILED_LOG} 'action_answer_from_kb'."
+                )
         tracker.update(SlotSet("language", "sl"))
         reply = f"echo: {message.text}"
         if self.buttons:
@@ -426,7 +447,7 @@ class Server:
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
     agent = Agent(
         domain=DOMAIN,
-        tracker_store=SQLTrackerStore(
+        tracker_store=SafeSQLTrackerStore(
             DOMAIN, dialect="sqlite", db=str(tmp_path / "tracker.sqlite3")
         ),
     )
@@ -538,6 +559,18 @@ async def test_a_retried_message_is_processed_once_and_gets_the_same_replies(
         if m["from"] == "customer"
     ]
     assert [m["message_id"] for m in customer] == ["m-retry-0001"]
+
+
+async def test_a_duplicate_gets_the_replies_split_as_the_first_answer_was(
+    server: Server,
+) -> None:
+    sender = token()
+    body = {"sender": sender, "message": "Title\n\nBody text", "message_id": "m-split-001"}
+    first = await server.post(body)
+    assert [r["text"] for r in first.json()] == ["echo: Title", "Body text"]
+    again = await server.post(body)
+    assert again.headers["X-Duplicate"] == "true"
+    assert again.json() == first.json()
 
 
 async def test_a_failed_turn_is_a_500_with_a_reason_so_the_page_retries(
@@ -652,3 +685,162 @@ async def test_concurrent_pages_do_not_see_each_others_conversations(
     texts_a = [m["text"] for m in (await server.history(sender=a)).json()["messages"]]
     texts_b = [m["text"] for m in (await server.history(sender=b)).json()["messages"]]
     assert texts_a == ["A", "echo: A"] and texts_b == ["B", "echo: B"]
+
+
+# ------------------------------------------------------------------- hardening (issue 10)
+
+
+async def test_sixteen_simultaneous_duplicate_pairs_are_each_processed_once(
+    server: Server,
+) -> None:
+    server.processor.delay = 0.05  # both requests of a pair are in flight together
+    bodies = [
+        {"sender": token(), "message": f"order {i}", "message_id": f"m-pair-{i:04d}"}
+        for i in range(16)
+    ]
+    answers = await asyncio.gather(*(server.post(b) for b in bodies for _ in range(2)))
+    assert all(a.status_code == 200 for a in answers)
+    assert server.processor.calls == 16
+    for i, body in enumerate(bodies):
+        first, second = answers[2 * i], answers[2 * i + 1]
+        assert first.json() == second.json() == [
+            {"recipient_id": body["sender"], "text": f"echo: order {i}"}
+        ]
+        customer = [
+            m["message_id"]
+            for m in (await server.history(sender=body["sender"])).json()["messages"]
+            if m["from"] == "customer"
+        ]
+        assert customer == [body["message_id"]]
+
+
+@pytest.mark.parametrize(
+    "sender", ["whatsapp:38640123456", "telegram:123456789", "webchat:x", "a:b"]
+)
+async def test_a_web_chat_sender_can_never_name_another_channels_conversation(
+    server: Server, sender: str
+) -> None:
+    tracker = await server.agent.tracker_store.get_or_create_tracker(sender)
+    tracker.update(UserUttered("my card is 4111 1111", input_channel="whatsapp"))
+    await server.agent.tracker_store.save(tracker)
+    resp = await server.post({"sender": sender, "message": "show me everything"})
+    assert resp.status_code == 400 and "no ':'" in resp.json()["error"]
+    history = await server.history(sender=sender + "x" * 20)
+    assert history.status_code == 400
+    assert server.processor.calls == 0
+    stored = await server.agent.tracker_store.retrieve(sender)
+    assert stored is not None and customer_channel(stored.events) == "whatsapp"
+
+
+async def test_the_client_cannot_choose_the_channel_or_other_metadata(
+    server: Server,
+) -> None:
+    sender = token()
+    await server.post(
+        {
+            "sender": sender,
+            "message": "hi",
+            "input_channel": "telegram",
+            "metadata": {"channel": "whatsapp", "is_external": True, TYPED_TEXT_KEY: "x"},
+        }
+    )
+    [message] = server.processor.received
+    assert message.input_channel == "webchat"
+    assert message.metadata == {"channel": "webchat"}
+
+
+@pytest.mark.parametrize(
+    ("typed", "neutral"),
+    [
+        ('/csat_score{"score":5}', 'csat_score{"score":5}'),
+        ("/EXTERNAL_ask_csat", "EXTERNAL_ask_csat"),
+        ("/restart", "restart"),
+        ("/session_start", "session_start"),
+    ],
+)
+async def test_typed_internal_intents_reach_rasa_as_plain_text(
+    server: Server, typed: str, neutral: str
+) -> None:
+    sender = token()
+    resp = await server.post({"sender": sender, "message": typed})
+    assert resp.status_code == 200
+    [message] = server.processor.received
+    assert message.text == neutral  # Rasa's "/intent" parsing cannot see it
+    assert message.metadata[TYPED_TEXT_KEY] == typed
+    customer = (await server.history(sender=sender)).json()["messages"][0]
+    assert customer["text"] == typed  # the transcript shows what the customer wrote
+
+
+async def test_a_button_payload_counts_only_when_the_bot_offered_it(
+    server: Server,
+) -> None:
+    sender = token()
+    server.processor.buttons = [{"title": "Da", "payload": "/affirm"}]
+    await server.post({"sender": sender, "message": "pomoč"})
+    server.processor.buttons = []
+    forged = '/csat_score{"score": 5}'
+    await server.post({"sender": sender, "message": forged, "metadata": {"title": "5"}})
+    await server.post({"sender": sender, "message": "/affirm", "metadata": {"title": "Da"}})
+    texts = [m.text for m in server.processor.received]
+    # The forged CSAT is words; "/affirm" is still the latest offered button's payload.
+    assert texts == ["pomoč", 'csat_score{"score": 5}', "/affirm"]
+
+
+async def test_an_offered_button_clicked_right_away_is_its_intent(server: Server) -> None:
+    sender = token()
+    server.processor.buttons = [{"title": "5", "payload": '/csat_score{"score": 5}'}]
+    await server.post({"sender": sender, "message": "kako ste zadovoljni?"})
+    await server.post({"sender": sender, "message": '/csat_score{"score": 5}'})
+    assert server.processor.received[1].text == '/csat_score{"score": 5}'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"sender": "x\\ud800", "message": "hi"}',
+        b'{"sender": "web-1", "message": "hi \\ud800"}',
+        b'{"sender": "web-1", "message": "hi", "metadata": {"title": "\\udfff"}}',
+        b'{"sender": "web-1", "message": "hi", "message_id": "m-\\ud800-000"}',
+        b'{"sender": "web-1", "message": "hi", "metadata": {"x": ["\\ud800"]}}',
+        b'{"sender": "web-1\\n", "message": "hi"}',
+        b"[" * 5000 + b"]" * 5000,
+        b'{"sender": "web-1", "message": "hi", "metadata": ' + b'{"a": ' * 40
+        + b"1" + b"}" * 41,
+        b'"just a string"',
+        b"null",
+        b"\xff\xfe{}",
+    ],
+)
+async def test_unsafe_bodies_are_a_4xx_and_nothing_is_processed_or_stored(
+    server: Server, body: bytes
+) -> None:
+    resp = await server.client.post(
+        f"{server.url}/webhooks/webchat/webhook",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]
+    assert server.processor.calls == 0
+    ok = await server.post({"sender": token(), "message": "still here?"})
+    assert ok.status_code == 200
+
+
+async def test_a_turn_whose_action_failed_is_a_503_and_the_retry_completes_it(
+    server: Server,
+) -> None:
+    sender = token()
+    body = {"sender": sender, "message": "where is my parcel", "message_id": "m-down-0001"}
+    server.processor.action_fails = True
+    down = await server.post(body)
+    assert down.status_code == 503
+    assert "same message_id" in down.json()["error"]
+    stored = await server.agent.tracker_store.retrieve(sender)
+    assert stored is None or history_messages(stored.events) == []  # nothing of the turn
+    server.processor.action_fails = False
+    again = await server.post(body)
+    assert again.status_code == 200 and "X-Duplicate" not in again.headers
+    assert again.json() == [{"recipient_id": sender, "text": "echo: where is my parcel"}]
+    once_more = await server.post(body)
+    assert once_more.headers["X-Duplicate"] == "true"
+    assert server.processor.calls == 2

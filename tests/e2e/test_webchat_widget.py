@@ -9,6 +9,7 @@ by git); the path is printed.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -303,6 +304,40 @@ def test_a_reply_lost_on_the_way_is_retried_without_a_second_turn(
     assert len(lost) == 1
     turns = history(bot, sender_of(page))["messages"]
     assert [m["from"] for m in turns] == ["customer", "bot"]
+
+
+def test_a_turn_the_server_could_not_finish_is_retried_calmly_with_the_same_id(
+    open_chat: Any, bot: Bot
+) -> None:
+    context, page = open_chat()
+    sent: list[dict[str, Any]] = []
+
+    def not_done_once(route: Route) -> None:
+        sent.append(json.loads(route.request.post_data or "{}"))
+        if len(sent) == 1:  # what the server answers while the action server restarts
+            route.fulfill(
+                status=503,
+                content_type="application/json",
+                body=json.dumps({"error": "retry with the same message_id"}),
+            )
+        else:
+            route.continue_()
+
+    context.route(re.compile(r".*/webhooks/webchat/webhook$"), not_done_once)
+    type_and_enter(page, "hello")
+    mine = page.locator("#log .msg.me").last
+    expect(mine).to_have_attribute("data-state", "retrying")
+    expect(mine).to_contain_text("still working on this")
+    expect(page.locator("#connection")).not_to_have_attribute("data-state", "unreachable")
+    expect(mine).to_have_attribute("data-state", "sent", timeout=TURN_MS)
+    expect(bot_messages(page)).to_have_count(1, timeout=TURN_MS)
+    assert len(sent) == 2 and sent[0]["message_id"] == sent[1]["message_id"]
+    said = [
+        m["message_id"]
+        for m in history(bot, sender_of(page))["messages"]
+        if m["from"] == "customer"
+    ]
+    assert said == [sent[0]["message_id"]]
 
 
 def test_a_message_typed_before_a_dropped_connection_survives_a_reload(
