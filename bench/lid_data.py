@@ -186,8 +186,13 @@ def main() -> int:
             fit += [(lang, kind, to_cyrillic(t)) for _, kind, t in fit[::2]]
         fit_rows += fit
         print(lang, len(anchors), "distinctive fitting words", file=sys.stderr)
+    # The Cyrillic copies of hbs rows can spell a Russian evaluation word: drop any
+    # fitting row that shares a text or a word with the evaluation words and pairs.
     eval_texts = {t for _, _, t in eval_rows}
-    fit_rows = [r for r in fit_rows if r[2] not in eval_texts]
+    eval_words = {w for _, kind, t in eval_rows if kind != "message" for w in t.split()}
+    fit_rows = [
+        r for r in fit_rows if r[2] not in eval_texts and not set(r[2].split()) & eval_words
+    ]
     for name, rows in (("lid_eval.tsv", eval_rows), ("lid_fit.tsv", fit_rows)):
         with (DATA / name).open("w", encoding="utf-8", newline="") as f:
             writer = csv.writer(f, delimiter="\t", lineterminator="\n")

@@ -202,7 +202,10 @@ class LanguageDetector(ConfigOnlyComponent):
 
     @staticmethod
     def required_packages() -> list[str]:
-        return ["lingua", "py3langid", "simplemma"]
+        # Rasa uses these names both to import (module) and to fingerprint (pkg_resources
+        # distribution). lingua's module and distribution (lingua-language-detector)
+        # differ, so it cannot be listed; warm_up() in __init__ imports it at start-up.
+        return ["py3langid", "simplemma"]
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
