@@ -71,7 +71,7 @@ kb: setup
 	@mkdir -p var
 	flock var/.kb.lock $(ACT) -m kb_index build
 
-$(RASA_MODEL_STAMP): .venv-rasa/.installed .venv/.installed $(TRAIN_INPUTS) bot/nlu/language.py bot/language.py
+$(RASA_MODEL_STAMP): .venv-rasa/.installed .venv/.installed $(TRAIN_INPUTS) bot/nlu/language.py $(wildcard bot/language/*.py) bot/language/weights.json
 	@# the editors' commands (README "For content editors"): Rasa's validator plus our checks
 	$(ACT) -m bot validate --no-warnings
 	@# rasa train --out models/rasa --fixed-model-name support, under flock models/rasa/.train.lock

@@ -31,7 +31,7 @@ from bot.settings import PROJECT_ROOT
 Say = Callable[[str], None]
 
 #: Code inside the Rasa model: our NLU components (config.yml names them by module).
-COMPONENT_SOURCES = ("bot/nlu", "bot/language.py")
+COMPONENT_SOURCES = ("bot/nlu", "bot/language", "bot/language/weights.json")
 MODEL_NAME = "support"
 STAMP_SUFFIX = ".inputs.sha256"
 

@@ -9,7 +9,7 @@ component follows it and reads what it writes::
       ...
 
 It sets the message property ``language`` to :meth:`bot.language.Detection.to_dict`
-(``{"language": "sl", "confidence": 0.97, "method": "py3langid+markers",
+(``{"language": "sl", "confidence": 0.97, "method": "combined",
 "candidates": [["sl", 0.97], ...], "words": 4}``) with ``add_to_output=True``, so it
 appears in Rasa's parse_data and in ``tracker.latest_message["language"]``. It is the
 raw detection of this one message; the conversation's language (the sticky rule) is
@@ -34,11 +34,11 @@ re-runs this node (and everything after it) on the next ``rasa train``.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import logging
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -52,7 +52,6 @@ from bot.language import Detection, LanguageSettings, check_language_codes
 from bot.nlu.component import (
     ComponentConfigError,
     ConfigOnlyComponent,
-    check_flag,
     check_known_keys,
 )
 from bot.settings import load_settings
@@ -77,11 +76,8 @@ DEFAULT = "default"
 #: Metadata keys holding a locale hint, first present wins. Default: ``language_hint``
 #: (set by our connectors, e.g. Telegram's language_code) then ``locale`` (browser).
 HINT_KEYS = "hint_keys"
-#: Blend in langdetect for messages of 3+ words. Default False: on bench/lid.py it did
-#: not raise accuracy and made detection ~60 times slower (~4 ms per message).
-SECOND_OPINION = "second_opinion"
 
-_KEYS = (SUPPORTED, ALSO_DETECT, DEFAULT, HINT_KEYS, SECOND_OPINION)
+_KEYS = (SUPPORTED, ALSO_DETECT, DEFAULT, HINT_KEYS)
 #: Rasa's intent payloads ("/affirm", '/choose_article{"article_id": "x"}'), sent by
 #: buttons and by channels (Telegram's /start, a photo's /unsupported_content). They
 #: are in no language ("/unsupported_content" reads as English), so only the channel's
@@ -128,7 +124,6 @@ def validate_config(config: Mapping[str, Any]) -> None:
             f"must be a list of metadata keys, got {hint_keys!r}",
             "e.g. [language_hint, locale]",
         )
-    check_flag(config, SECOND_OPINION, LanguageConfigError, "leave it out (false)")
 
 
 def resolve_settings(config: Mapping[str, Any]) -> LanguageSettings:
@@ -181,6 +176,15 @@ def resolve_settings(config: Mapping[str, Any]) -> LanguageSettings:
     )
 
 
+def _detector_digest() -> str:
+    """Hash of the language package's sources and fitted weights."""
+    digest = hashlib.sha256()
+    folder = Path(lid.__file__).parent
+    for path in [*sorted(folder.glob("*.py")), folder / "weights.json"]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False
 )
@@ -194,16 +198,18 @@ class LanguageDetector(ConfigOnlyComponent):
             ALSO_DETECT: None,  # None: languages.also_detect from supportbot.yml
             DEFAULT: None,  # None: languages.default from supportbot.yml
             HINT_KEYS: ["language_hint", "locale"],  # metadata keys with a locale
-            SECOND_OPINION: False,  # langdetect blend: slower, no gain (bench/lid.py)
         }
 
     @staticmethod
     def required_packages() -> list[str]:
-        return ["langdetect", "py3langid"]
+        # Rasa uses these names both to import (module) and to fingerprint (pkg_resources
+        # distribution). lingua's module and distribution (lingua-language-detector)
+        # differ, so it cannot be listed; warm_up() in __init__ imports it at start-up.
+        return ["py3langid", "simplemma"]
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
-        """Resolved languages and the detector's source, so changes re-run the node."""
+        """Resolved languages, the detector's source and weights, so changes re-run."""
         try:
             merged = {**cls.get_default_config(), **config}
             settings = resolve_settings(merged)
@@ -216,10 +222,7 @@ class LanguageDetector(ConfigOnlyComponent):
                 settings.default,
             ],
             "hint_keys": merged.get(HINT_KEYS),
-            "second_opinion": merged.get(SECOND_OPINION),
-            "detector": hashlib.sha256(
-                inspect.getsource(lid).encode("utf-8")
-            ).hexdigest(),
+            "detector": _detector_digest(),
         }
         return hashlib.sha256(
             json.dumps(payload, sort_keys=True, default=list).encode("utf-8")
@@ -230,9 +233,7 @@ class LanguageDetector(ConfigOnlyComponent):
         validate_config(config)
         self.settings = resolve_settings(config)
         self.hint_keys: tuple[str, ...] = tuple(config[HINT_KEYS])
-        self.detector = lid.LanguageDetector.from_settings(
-            self.settings, second_opinion=config[SECOND_OPINION]
-        )
+        self.detector = lid.LanguageDetector.from_settings(self.settings)
         self.detector.warm_up()  # model problems surface at start-up, not mid-chat
 
     def _hint(self, message: Message) -> str | None:

@@ -225,8 +225,31 @@ def test_registered_as_non_trainable_featurizer() -> None:
 def test_required_packages_are_installed() -> None:
     from rasa.utils.common import find_unavailable_packages
 
-    assert LanguageDetector.required_packages() == ["langdetect", "py3langid"]
+    assert LanguageDetector.required_packages() == ["py3langid", "simplemma"]
     assert find_unavailable_packages(LanguageDetector.required_packages()) == set()
+
+
+def test_language_packages_sit_beside_rasas_pins() -> None:
+    """lingua and simplemma install into the Rasa environment without moving its pins.
+
+    Rasa 3.6 breaks with numpy past 1.23 or setuptools past 70 (it imports
+    pkg_resources); the detector must load and decide here on those versions.
+    """
+    import importlib.metadata as metadata
+
+    import lingua
+    import simplemma
+
+    assert metadata.version("lingua-language-detector") == "2.1.1"
+    assert metadata.version("simplemma") == "2.0.0"
+    assert metadata.version("numpy") == "1.23.5"
+    assert metadata.version("setuptools").startswith("70.")
+    assert lingua.LanguageDetectorBuilder and simplemma.is_known("ustavim", lang="sl")
+    from bot.language import LanguageDetector as Detector
+
+    detector = Detector(["en", "sl"], ["hr"])
+    detector.warm_up()
+    assert detector.detect("kako ustavim mesečni paket").language == "sl"
 
 
 @pytest.mark.parametrize(
@@ -235,11 +258,12 @@ def test_required_packages_are_installed() -> None:
         ({"suported": ["en"]}, "suported", "did you mean 'supported'"),
         ({"supported": ["en", "slo"]}, "supported", "did you mean 'sl'"),
         ({"supported": []}, "supported", "empty"),
-        ({"also_detect": "klingon"}, "also_detect", "unknown language code"),
+        ({"also_detect": "klingon"}, "also_detect", "unsupported language code"),
+        ({"also_detect": ["ja"]}, "also_detect", "supported: ar, bg"),
         ({"default": 3}, "default", "language code"),
         ({"supported": ["en"], "also_detect": [], "default": "sl"}, "default", "sl"),
         ({"hint_keys": "locale"}, "hint_keys", "list"),
-        ({"second_opinion": "yes"}, "second_opinion", "true or false"),
+        ({"second_opinion": True}, "second_opinion", "unknown key"),
     ],
 )
 def test_validate_config_names_key_and_fix(

@@ -1,4 +1,9 @@
-"""Language identification for short chat messages, and the sticky conversation rule.
+"""The language detector as it was before issue 13 (bot/language.py at 8eb6c03), frozen.
+
+Kept only so bench/lid.py can show today's figures next to the previous detector's in
+one run; nothing in the bot imports it. Its original documentation follows.
+
+Language identification for short chat messages, and the sticky conversation rule.
 
 Used in both environments (the Rasa 3.10 server through ``bot.nlu.language`` and the
 3.11 action server), so this module imports nothing from Rasa.
