@@ -238,6 +238,15 @@ def _terminate(proc: subprocess.Popen[bytes], grace: float) -> None:
         _kill(proc, signal.SIGKILL, 30)
 
 
+def _exit_reason(code: int) -> str:
+    """``exited with code 1`` / ``killed by SIGKILL``: what a log reader needs first."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+        return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
 class Bot:
     """The running bot; use as a context manager or call start()/stop().
 
@@ -322,6 +331,28 @@ class Bot:
             part.log.line(f"=== {line} ===")
         logger.warning("%s", text)
 
+    def add_part(
+        self, name: str, command: Callable[[], list[str]], health_url: str | None = None
+    ) -> None:
+        """Start one more process and supervise it at once (health: GET ``health_url``).
+
+        start() adds the bot's own parts this way, but supervises them only once all
+        of them are up; tests add small processes to watch the supervisor at work.
+        """
+        if self._journal is None:
+            self._journal = self._open_journal()
+        self._watch_in_background(self._add(name, command, health_url))
+
+    def _open_journal(self) -> RotatingLog:
+        cfg = self.config
+        return RotatingLog(cfg.log_dir / "supervisor.log", cfg.log_max_bytes, cfg.log_backups)
+
+    def _watch_in_background(self, part: _Part) -> None:
+        part.watcher = threading.Thread(
+            target=self._watch, args=(part,), name=f"watch-{part.name}", daemon=True
+        )
+        part.watcher.start()
+
     def _add(self, name: str, command: Callable[[], list[str]], health_url: str | None) -> _Part:
         cfg = self.config
         part = self._parts.get(name)
@@ -381,9 +412,7 @@ class Bot:
         self._failure = None
         self._parts.clear()
         self._deaths.clear()
-        self._journal = RotatingLog(
-            cfg.log_dir / "supervisor.log", cfg.log_max_bytes, cfg.log_backups
-        )
+        self._journal = self._open_journal()
         try:
             actions = self._add("actions", self._action_cmd, f"{cfg.action_url}/health")
             rasa = self._add("rasa", self._rasa_cmd, f"{cfg.rasa_url}/")
@@ -404,10 +433,7 @@ class Bot:
             self.stop()
             raise
         for part in self._parts.values():
-            part.watcher = threading.Thread(
-                target=self._watch, args=(part,), name=f"watch-{part.name}", daemon=True
-            )
-            part.watcher.start()
+            self._watch_in_background(part)
         return self
 
     def _watch(self, part: _Part) -> None:
@@ -437,7 +463,7 @@ class Bot:
         cfg = self.config
         code = proc.poll()
         if code is not None:
-            return f"exited with code {code}"
+            return _exit_reason(code)
         if part.health_url is None:
             return None
         healthy = _get(part.health_url, timeout=cfg.health_timeout) == 200
