@@ -77,9 +77,11 @@ class BotConfig:
     restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
     #: Seconds between health checks of a running part, and each check's own timeout.
     #: A part that misses ``health_failures`` checks in a row is hung: killed, restarted.
-    #: Rasa answers its health route between turns, so the timeout covers a slow turn.
+    #: Rasa runs NLU on its event loop and answers its health route only between turns,
+    #: so the timeout covers a slow turn on a loaded machine (a false "hung" would kill
+    #: a working server mid-turn): ~36 s without an answer count as hung.
     health_interval: float = 2.0
-    health_timeout: float = 5.0
+    health_timeout: float = 10.0
     health_failures: int = 3
     #: How long a restarted part may take to answer its first health check.
     start_timeout: float = 240.0
@@ -393,9 +395,7 @@ class Bot:
                     + part.log.tail()
                 )
             if proc is not None and (part.health_url is None or _get(part.health_url) == 200):
-                with part.lock:
-                    if part.proc is proc and part.up_since is None:
-                        part.up_since = time.monotonic()
+                self._mark_up(part, proc)
                 return
             time.sleep(0.5)
         raise StartupError(
@@ -473,9 +473,7 @@ class Bot:
                 return None
             if healthy:
                 part.misses = 0
-                if part.up_since is None:
-                    part.up_since = now
-                    self._note(f"{part.name} is up (pid {proc.pid})", part)
+                self._mark_up(part, proc)
                 return None
             if part.up_since is None:
                 if now - part.started_at > cfg.start_timeout:
@@ -488,6 +486,13 @@ class Bot:
                     f"({cfg.health_timeout:g} s timeout): hung"
                 )
         return None
+
+    def _mark_up(self, part: _Part, proc: subprocess.Popen[bytes]) -> None:
+        """``proc`` answered its health check: from now on missed checks count as a hang."""
+        with part.lock:
+            if part.proc is proc and part.up_since is None:
+                part.up_since = time.monotonic()
+                self._note(f"{part.name} is up (pid {proc.pid})", part)
 
     def _bury(self, part: _Part, proc: subprocess.Popen[bytes], reason: str) -> float | None:
         """Kill what is left of ``proc``, record its death; the delay before its restart.
@@ -566,6 +571,7 @@ class Bot:
             if proc is not None and proc.poll() is None and (
                 part.health_url is None or _get(part.health_url) == 200
             ):
+                self._mark_up(part, proc)
                 return proc.pid
             time.sleep(0.5)
         raise StartupError(f"{name} was not back within {timeout:.0f} s:\n{part.log.tail()}")

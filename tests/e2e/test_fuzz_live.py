@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -57,18 +58,18 @@ class Fuzz:
 
     def request(
         self, method: str, url: str, label: str, *, content: bytes | None = None,
-        headers: dict[str, Any] | None = None, **kwargs: Any,
+        headers: dict[str, Any] | None = None,
     ) -> httpx.Response | None:
         """Send one request; record a 5xx (other than 503) or no answer under ``label``."""
         self.sent += 1
         try:
             resp = self.client.request(method, url, content=content, headers=headers,
-                                       timeout=120, **kwargs)
+                                       timeout=120)
         except httpx.TransportError as exc:
-            self._fail(label, f"no answer ({type(exc).__name__}) to {_show(content, kwargs)}")
+            self._fail(label, f"no answer ({type(exc).__name__}) to {_show(content, url)}")
             return None
         if resp.status_code >= 500 and resp.status_code not in ALLOWED_5XX:
-            self._fail(label, f"{resp.status_code} for {_show(content, kwargs)}: "
+            self._fail(label, f"{resp.status_code} for {_show(content, url)}: "
                               f"{resp.text[:120]!r}")
         return resp
 
@@ -86,9 +87,8 @@ class Fuzz:
         return f"{self.bot.config.rasa_url}{path}"
 
 
-def _show(content: bytes | None, kwargs: dict[str, Any]) -> str:
-    shown = content if content is not None else kwargs.get("params") or kwargs.get("data")
-    text = repr(shown)
+def _show(content: bytes | None, url: str) -> str:
+    text = repr(content) if content is not None else url
     return text if len(text) <= 160 else f"{text[:160]}... ({len(text)} chars)"
 
 
@@ -186,6 +186,14 @@ def webchat_bodies() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+def encoded(fields: dict[str, Any]) -> str:
+    """``?a=b&...`` percent-encoded as UTF-8; a lone surrogate becomes %ED%A0%80 and so on.
+
+    What a sloppy client sends; httpx itself refuses to encode such strings.
+    """
+    return "?" + urlencode(fields, encoding="utf-8", errors="surrogatepass")
+
+
 def raw_json(value: Any) -> bytes:
     """``value`` as JSON bytes; lone surrogates become ``\\udXXX`` escapes, as a client sends."""
     return json.dumps(value, ensure_ascii=True, allow_nan=True).encode()
@@ -276,12 +284,12 @@ def test_history_and_status_survive_generated_queries(fuzz: Fuzz) -> None:
     label = "webchat history/status"
     corpus = [
         {"sender": "whatsapp:38640111222"}, {"sender": "x\ud800"}, {"sender": ""},
-        {"sender": "a" * 100_000}, {"sender": "fuzz-a", "since": "nan"},
+        {"sender": "a" * 20_000}, {"sender": "fuzz-a", "since": "nan"},
         {"sender": "fuzz-a", "since": "inf"}, {"sender": "fuzz-a", "since": "-1e309"},
         {"sender": "fuzz-a", "since": "1" * 400}, {},
     ]
     for params in corpus:
-        fuzz.request("GET", fuzz.url("/webhooks/webchat/history"), label, params=params)
+        fuzz.request("GET", fuzz.url("/webhooks/webchat/history") + encoded(params), label)
     for raw in ["%ED%A0%80", "%FF", "%00", "a%", "sender=%ff&since=%ff"]:
         fuzz.request("GET", fuzz.url("/webhooks/webchat/history") + "?sender=" + raw, label)
         fuzz.request("GET", fuzz.url("/webhooks/webchat/status") + "?language=" + raw, label)
@@ -290,10 +298,10 @@ def test_history_and_status_survive_generated_queries(fuzz: Fuzz) -> None:
     @given(sender=NASTY_TEXT, since=st.one_of(NASTY_TEXT, st.floats().map(str)),
            language=NASTY_TEXT)
     def query(sender: str, since: str, language: str) -> None:
-        fuzz.request("GET", fuzz.url("/webhooks/webchat/history"), label,
-                     params={"sender": sender, "since": since})
-        fuzz.request("GET", fuzz.url("/webhooks/webchat/status"), label,
-                     params={"language": language})
+        fuzz.request("GET", fuzz.url("/webhooks/webchat/history")
+                     + encoded({"sender": sender, "since": since}), label)
+        fuzz.request("GET", fuzz.url("/webhooks/webchat/status")
+                     + encoded({"language": language}), label)
 
     query()
     fuzz.assert_clean(label)
@@ -390,7 +398,7 @@ def test_whatsapp_webhook_survives_signed_fuzz(fuzz: Fuzz) -> None:
             "Content-Type": b"application/json", "X-Hub-Signature-256": signature})
     for params in [{"hub.mode": "subscribe", "hub.verify_token": "čšž", "hub.challenge": "1"},
                    {"hub.mode": "\ud800"}, {}]:
-        fuzz.request("GET", fuzz.url(WA_PATH), label, params=params)
+        fuzz.request("GET", fuzz.url(WA_PATH) + encoded(params), label)
 
     @settings(FUZZ_SETTINGS, max_examples=800)
     @given(body=st.integers(0, 19).flatmap(
@@ -417,7 +425,8 @@ def test_inbox_forms_survive_fuzz(fuzz: Fuzz) -> None:
             page = fuzz.client.get(f"{inbox}/login", timeout=60)
             token = page.text.split('name="csrf" value="', 1)[-1].split('"', 1)[0]
             form = {**form, "csrf": token}
-        fuzz.request("POST", f"{inbox}/login", label, data=form)
+        fuzz.request("POST", f"{inbox}/login", label, content=encoded(form)[1:].encode(),
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
         fuzz.client.cookies.clear()
 
     for path in ["/login?next=%ED%A0%80", "/login?next=//evil.example", "/tickets/%00",
