@@ -265,7 +265,7 @@ def test_message_webhooks_survive_the_corpus(fuzz: Fuzz, path: str) -> None:
 
 @pytest.mark.parametrize(
     ("path", "examples"),
-    [("/webhooks/webchat/webhook", 1300), ("/webhooks/rest/webhook", 700)],
+    [("/webhooks/webchat/webhook", 1500), ("/webhooks/rest/webhook", 700)],
 )
 def test_message_webhooks_survive_generated_bodies(
     fuzz: Fuzz, path: str, examples: int
@@ -294,7 +294,7 @@ def test_history_and_status_survive_generated_queries(fuzz: Fuzz) -> None:
         fuzz.request("GET", fuzz.url("/webhooks/webchat/history") + "?sender=" + raw, label)
         fuzz.request("GET", fuzz.url("/webhooks/webchat/status") + "?language=" + raw, label)
 
-    @settings(FUZZ_SETTINGS, max_examples=500)
+    @settings(FUZZ_SETTINGS, max_examples=600)
     @given(sender=NASTY_TEXT, since=st.one_of(NASTY_TEXT, st.floats().map(str)),
            language=NASTY_TEXT)
     def query(sender: str, since: str, language: str) -> None:
