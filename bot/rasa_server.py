@@ -39,12 +39,16 @@ def rasa_argv(args: Sequence[str], token: str) -> list[str]:
     """
     for arg in args:
         name = arg.split("=", 1)[0]
+        if name.startswith("-t") and not name.startswith("--"):
+            name = "-t"  # "-tSECRET": argparse's short option with its value attached
         if name in SECRET_OPTIONS:
             raise LaunchError(f"{name} is not accepted on the command line: set ${TOKEN_ENV}")
     if not token:
         raise LaunchError(f"${TOKEN_ENV} is empty: the Rasa HTTP API needs a token")
-    return ["rasa", "run", *args, "--auth-token", token,
-            "--jwt-secret", token, "--jwt-method", JWT_METHOD]
+    # "--name=value": a random token may start with "-", which argparse would take for
+    # an option after a separate "--name".
+    return ["rasa", "run", *args, f"--auth-token={token}",
+            f"--jwt-secret={token}", f"--jwt-method={JWT_METHOD}"]
 
 
 def option_value(args: Sequence[str], name: str) -> str | None:

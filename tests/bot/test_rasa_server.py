@@ -28,12 +28,26 @@ def test_the_token_goes_to_rasa_as_api_token_and_jwt_secret() -> None:
     argv = rasa_argv(["--port", "5005", "--enable-api"], "s3cret")
     assert argv == [
         "rasa", "run", "--port", "5005", "--enable-api",
-        "--auth-token", "s3cret", "--jwt-secret", "s3cret", "--jwt-method", "HS256",
+        "--auth-token=s3cret", "--jwt-secret=s3cret", "--jwt-method=HS256",
     ]
 
 
+def test_a_token_that_starts_with_a_dash_reaches_rasa_whole() -> None:
+    # token_urlsafe() starts with "-" one time in 64: Rasa's argparse must not take it
+    # for an option (it did, and the start failed with "expected one argument").
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-t", "--auth-token")
+    parser.add_argument("--jwt-secret")
+    parser.add_argument("--jwt-method")
+    parsed = parser.parse_args(rasa_argv([], "-Xy_z")[2:])
+    assert (parsed.auth_token, parsed.jwt_secret) == ("-Xy_z", "-Xy_z")
+
+
 @pytest.mark.parametrize(
-    "secret_arg", [["--auth-token", "x"], ["--auth-token=x"], ["-t", "x"], ["--jwt-secret", "x"]]
+    "secret_arg",
+    [["--auth-token", "x"], ["--auth-token=x"], ["-t", "x"], ["-tx"], ["--jwt-secret", "x"]],
 )
 def test_a_secret_on_the_command_line_is_refused(secret_arg: list[str]) -> None:
     with pytest.raises(LaunchError, match="SUPPORTBOT_RASA_TOKEN"):
