@@ -136,3 +136,19 @@ def test_after_stop_nothing_is_restarted(bot: Bot, tmp_path: Path) -> None:
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert "supervisor: started web" in bot.log_tail("web")
+
+
+def test_a_planned_restart_of_the_action_server_is_no_death(bot: Bot, tmp_path: Path) -> None:
+    # restart_actions (tests pin the clock this way) replaces the running process with
+    # one that sees the new environment; the supervisor must not count or undo it.
+    port = free_port()
+    bot.add_part("actions", server(tmp_path, port), f"http://127.0.0.1:{port}/")
+    first = bot.wait_up("actions", timeout=30)
+    bot.restart_actions({"SUPPORTBOT_FAKE_NOW": "2026-11-29T10:00:00+01:00"}, timeout=30)
+    second = bot.pids()["actions"]
+    assert second != first
+    environ = Path(f"/proc/{second}/environ").read_bytes().split(b"\0")
+    assert b"SUPPORTBOT_FAKE_NOW=2026-11-29T10:00:00+01:00" in environ
+    time.sleep(1.0)  # several health intervals: the watcher leaves the new process alone
+    assert bot.pids()["actions"] == second and bot.deaths() == []
+    assert "for a planned restart" in bot.log_tail("actions")
