@@ -36,14 +36,13 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
-import jwt
 
 from bot.errors import SupportBotError
+from bot.rasa_server import admin_jwt
 
 URL_ENV = "SUPPORTBOT_RASA_URL"
 TOKEN_ENV = "SUPPORTBOT_RASA_TOKEN"
@@ -52,8 +51,6 @@ ASK_CSAT_INTENT = "EXTERNAL_ask_csat"
 #: Characters a path segment carries raw (RFC 3986 ``pchar`` without ``%``-escapes),
 #: which Sanic 21.12 hands to Rasa's handler unchanged.
 _ROUTABLE_ID = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@]{1,255}")
-#: A signed token lives this long; Rasa allows 3 minutes of clock skew on top.
-JWT_LIFETIME_SECONDS = 300
 
 
 class RasaUnavailableError(SupportBotError):
@@ -87,17 +84,12 @@ def conversation_path(conversation_id: str, tail: str) -> str:
 def bearer_headers(token: str, *, user: str = "inbox", now: float | None = None) -> dict[str, str]:
     """The ``Authorization`` header Rasa's ``--jwt-secret`` check accepts (admin role).
 
-    Empty when there is no token (a Rasa started without authentication).
+    Empty when there is no token (a Rasa started without authentication). The token is
+    built by :func:`bot.rasa_server.admin_jwt`, the launcher's own rule.
     """
     if not token:
         return {}
-    issued = int(time.time() if now is None else now)
-    claims = {
-        "user": {"username": user, "role": "admin"},
-        "iat": issued,
-        "exp": issued + JWT_LIFETIME_SECONDS,
-    }
-    return {"Authorization": f"Bearer {jwt.encode(claims, token, algorithm='HS256')}"}
+    return {"Authorization": f"Bearer {admin_jwt(token, user, now=now)}"}
 
 
 class RasaClient:
