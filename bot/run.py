@@ -66,6 +66,12 @@ class BotConfig:
     rasa_token: str = field(
         default_factory=lambda: os.environ.get("SUPPORTBOT_RASA_TOKEN") or secrets.token_urlsafe(24)
     )
+    #: Secret the Rasa server sends the action server (endpoints.yml), which refuses calls
+    #: without it (actions/server.py). $SUPPORTBOT_ACTION_TOKEN, else fresh per run.
+    action_token: str = field(
+        default_factory=lambda: os.environ.get("SUPPORTBOT_ACTION_TOKEN")
+        or secrets.token_urlsafe(32)
+    )
 
     @classmethod
     def isolated(cls, folder: Path, settings_file: Path, **overrides: Any) -> BotConfig:
@@ -190,6 +196,7 @@ class Bot:
                 # Where our own processes reach Rasa's HTTP API (inbox, actions, reload).
                 "SUPPORTBOT_RASA_URL": self.config.rasa_url,
                 "SUPPORTBOT_RASA_TOKEN": self.config.rasa_token,
+                "SUPPORTBOT_ACTION_TOKEN": self.config.action_token,
             }
         )
         if self.config.settings_file:
@@ -202,7 +209,7 @@ class Bot:
         return env
 
     def _action_cmd(self) -> list[str]:
-        return [str(self.config.action_python), "-m", "rasa_sdk", "--actions", "actions",
+        return [str(self.config.action_python), "-m", "actions.server",
                 "--port", str(self.config.action_port)]
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
