@@ -18,7 +18,14 @@ from typing import Any
 import httpx
 import pytest
 
-from actions.server import TOKEN_ENV, TokenError, bearer_matches, token_from_env
+from actions.server import (
+    TOKEN_ENV,
+    MemoryTrimmer,
+    TokenError,
+    bearer_matches,
+    limit_malloc_arenas,
+    token_from_env,
+)
 from bot.run import free_port
 from tests.conftest import ROOT, write_settings
 
@@ -161,3 +168,20 @@ def test_token_rules() -> None:
     assert bearer_matches(f"bearer  {TOKEN} ", TOKEN)
     assert not bearer_matches(None, TOKEN)
     assert not bearer_matches(f"Bearer {TOKEN}x", TOKEN)
+
+
+def test_the_heap_is_trimmed_at_most_once_per_interval() -> None:
+    now = [100.0]
+    trimmer = MemoryTrimmer(interval=30.0, clock=lambda: now[0])
+    assert trimmer.due()  # the first call after start
+    trimmer.trim()
+    now[0] += 29.0
+    assert not trimmer.due()
+    now[0] += 1.0
+    assert trimmer.due() and not trimmer.due()
+    assert trimmer.trims == 1
+
+
+def test_malloc_arenas_can_be_capped_on_glibc() -> None:
+    """The action server's cap on per-thread heaps applies on the Linux it runs on."""
+    assert limit_malloc_arenas(8)  # generous for this test process, applied all the same
