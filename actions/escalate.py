@@ -91,7 +91,9 @@ class ActionEscalate(Action):
         rules = services.routing
         language = reply_language(tracker)
         now = clock.now()
-        turns: list[Turn] = turns_from_events(tracker.events)
+        # Reading the events and routing are pure but scale with the conversation and
+        # its texts (sentiment patterns over every customer message): off the loop too.
+        turns: list[Turn] = await off_loop(turns_from_events, tracker.events)
         customer_turns = [t for t in turns if t.speaker == "customer"]
         intents = [t.intent for t in customer_turns]
         reason = escalation_reason(intents)
@@ -112,7 +114,8 @@ class ActionEscalate(Action):
                         created_after=now - rules.repeat_window, limit=None,
                         transcripts=False,
                     )
-                route = routing.route(
+                route = await off_loop(
+                    routing.route,
                     [i for i in intents if i],
                     language,
                     reason,
@@ -134,7 +137,7 @@ class ActionEscalate(Action):
                     after_hours=after_hours,
                     promised_reply_at=status.next_opening if after_hours else None,
                     tags=tuple(route.tags),
-                    summary=summarise(turns, [i for i in intents if i]),
+                    summary=await off_loop(summarise, turns, [i for i in intents if i]),
                     transcript=await transcript_for_agents(turns, route.queue),
                     dedupe_key=dedupe_key(tracker),
                 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -255,3 +256,34 @@ def test_no_rule_or_story_speaks_between_the_customer_and_the_escalation(
     for before, step in pairwise(steps):
         if step.get("action") == "action_escalate":
             assert "intent" in before, f"{name}: {before} runs before the ticket exists"
+
+
+async def test_the_slow_parts_of_an_escalation_run_off_the_event_loop(
+    settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQL, reading the events and routing scale with the conversation: in an executor,
+    so that one long conversation never stalls the action server's other calls."""
+    import actions.escalate as module
+
+    loop_thread = threading.get_ident()
+    calls: list[tuple[str, bool]] = []
+
+    def watch(name: str, func: Any) -> Any:
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            calls.append((name, threading.get_ident() == loop_thread))
+            return func(*args, **kwargs)
+        return watched
+
+    store = services.get_services().tickets
+    for name in ("open_ticket_for", "list", "create", "append_turns"):
+        monkeypatch.setattr(store, name, watch(name, getattr(store, name)))
+    for name in ("turns_from_events", "summarise"):
+        monkeypatch.setattr(module, name, watch(name, getattr(module, name)))
+    monkeypatch.setattr(module.routing, "route", watch("route", module.routing.route))
+    await escalate(tracker())
+    await escalate(tracker([user("Še vedno nič?", 1772438600.0, "request_human", "tg-200")]))
+    assert {name for name, _ in calls} == {
+        "open_ticket_for", "list", "create", "append_turns", "turns_from_events",
+        "summarise", "route",
+    }
+    assert [name for name, on_loop in calls if on_loop] == []
