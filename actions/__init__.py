@@ -3,6 +3,8 @@
 The action server imports every module in this package and registers each concrete
 ``Action`` subclass. Clients are built once per process (bot.services); blocking work
 (embedding, SQL) runs in the default executor so one slow action never stalls the others.
+Serve them with ``python -m actions.server`` (actions/server.py), which answers only
+callers holding the shared secret.
 """
 
 import os

@@ -32,6 +32,13 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: Longest customer text machine-translated for agents. A translation model reads a
+#: sentence at a time, so a 1 MB message is thousands of model calls, seconds of CPU
+#: and a cache entry of megabytes that stays in memory; agents read such a text in the
+#: original (which the ticket always keeps). About 512 tokens of ordinary prose, what
+#: the e5 embedder reads of a question too (kb_index caps queries at 2000 characters).
+MAX_TRANSLATED_CHARS = 2000
+
 
 def reply_language(tracker: Tracker) -> str:
     """The language the conversation is answered in (slot set by action_set_language)."""
@@ -145,6 +152,12 @@ async def transcript_for_agents(turns: list[Turn], queue: str) -> list[Turn]:
     agent_language = queue.rsplit("-", 1)[-1]
 
     def _translate(text: str, source: str, target: str) -> str | None:
+        if len(text) > MAX_TRANSLATED_CHARS:
+            logger.info(
+                "turn of %d characters left untranslated for agents (limit %d)",
+                len(text), MAX_TRANSLATED_CHARS,
+            )
+            return None
         if not translator.can_translate(source, target):
             return None
         try:

@@ -1,12 +1,19 @@
 """action_escalate: hand the conversation to a human with its full context.
 
-The ticket is written and committed before the customer is told its number; if the store
-is down the customer is told so honestly and given another way to reach support. Rasa may
-retry an action call, so the ticket carries a dedupe key (conversation + triggering
-message) and a retry returns the same ticket instead of a second one; and a conversation
-has at most one open ticket, so asking again (or resending after the action server died
-between commit and reply) adds to that ticket. Queue, priority and tags come from the
-``routing:`` rules; the after-hours promise is the ticket's queue's next opening.
+Nothing is promised before the ticket exists: no rule or story sends a "passing you to
+our team" before this action, and the action speaks only after the store committed the
+ticket (a complaint's apology included). When the store fails, the action fails loudly:
+it raises, so the Rasa server logs it, the turn is not saved and the channel answers
+503 (web chat retries with the same message id; Telegram and WhatsApp redeliver). The
+customer is never told about a ticket that does not exist, and the escalation completes
+on the retry once the store is back.
+
+A retry is safe: the ticket carries a dedupe key (conversation + triggering message), so
+a retried turn returns the ticket it already created instead of a second one; and a
+conversation has at most one open ticket, so asking again (or resending after the action
+server died between commit and reply) adds to that ticket. Each run acknowledges once.
+Queue, priority and tags come from the ``routing:`` rules; the after-hours promise is the
+ticket's queue's next opening.
 """
 
 from __future__ import annotations
@@ -84,7 +91,9 @@ class ActionEscalate(Action):
         rules = services.routing
         language = reply_language(tracker)
         now = clock.now()
-        turns: list[Turn] = turns_from_events(tracker.events)
+        # Reading the events and routing are pure but scale with the conversation and
+        # its texts (sentiment patterns over every customer message): off the loop too.
+        turns: list[Turn] = await off_loop(turns_from_events, tracker.events)
         customer_turns = [t for t in turns if t.speaker == "customer"]
         intents = [t.intent for t in customer_turns]
         reason = escalation_reason(intents)
@@ -105,7 +114,8 @@ class ActionEscalate(Action):
                         created_after=now - rules.repeat_window, limit=None,
                         transcripts=False,
                     )
-                route = routing.route(
+                route = await off_loop(
+                    routing.route,
                     [i for i in intents if i],
                     language,
                     reason,
@@ -127,17 +137,22 @@ class ActionEscalate(Action):
                     after_hours=after_hours,
                     promised_reply_at=status.next_opening if after_hours else None,
                     tags=tuple(route.tags),
-                    summary=summarise(turns, [i for i in intents if i]),
+                    summary=await off_loop(summarise, turns, [i for i in intents if i]),
                     transcript=await transcript_for_agents(turns, route.queue),
                     dedupe_key=dedupe_key(tracker),
                 )
                 ticket = await off_loop(store.create, draft)
-        except SupportBotError:
-            logger.exception("could not create a ticket for %s", tracker.sender_id)
-            dispatcher.utter_message(response="utter_ticket_failed")
-            return []
+        except SupportBotError as exc:
+            # No apology, no promise: the turn fails and is retried (module docstring).
+            logger.error(
+                "no ticket for %s, failing the turn so that it is retried: %s",
+                tracker.sender_id, exc,
+            )
+            raise
         _fault_point("after_ticket_commit")
         logger.info("ticket %s for %s (%s)", ticket.ref, tracker.sender_id, reason)
+        if reason == routing.COMPLAINT:
+            dispatcher.utter_message(response="utter_complaint_sorry")
         # The promise is the ticket's queue's next opening (its own hours, else ours).
         status = rules.hours_for(ticket.queue, services.hours).status(now)
         if not status.open and status.next_opening is not None:

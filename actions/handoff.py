@@ -29,6 +29,7 @@ from actions.common import off_loop
 from bot.errors import SupportBotError
 from bot.services import get_services
 from bot.tickets.model import parse_ref
+from bot.tickets.store import CsatRefusedError, TicketNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,12 @@ def parse_csat(text: str | None) -> int | None:
 
 
 class ActionAskCsat(Action):
-    """Ask the one CSAT question about the conversation's latest ticket."""
+    """Ask the one CSAT question about the conversation's latest ticket, once resolved.
+
+    The store records the question (``ask_csat``) before it is sent: only a question
+    the store knows about can be answered with a rating. A ticket that is not resolved
+    (a typed ``/EXTERNAL_ask_csat``) or is rated already gets no question.
+    """
 
     def name(self) -> str:
         return "action_ask_csat"
@@ -80,19 +86,29 @@ class ActionAskCsat(Action):
         store = get_services().tickets
         try:
             latest = await off_loop(
-                store.list, conversation_id=tracker.sender_id, limit=1
+                store.list, conversation_id=tracker.sender_id, limit=1,
+                transcripts=False,
             )
+            if not latest:
+                return []
+            asked = await off_loop(store.ask_csat, latest[0].number)
+        except CsatRefusedError as exc:
+            logger.info("csat: not asking %s: %s", tracker.sender_id, exc)
+            return []
         except SupportBotError:
             logger.exception("csat: could not read tickets of %s", tracker.sender_id)
             return []
-        if not latest or latest[0].csat is not None:
-            return []  # nothing to rate, or rated already: do not ask twice
-        dispatcher.utter_message(response="utter_ask_csat", ticket_ref=latest[0].ref)
-        return [SlotSet(CSAT_SLOT, latest[0].ref)]
+        dispatcher.utter_message(response="utter_ask_csat", ticket_ref=asked.ref)
+        return [SlotSet(CSAT_SLOT, asked.ref)]
 
 
 class ActionStoreCsat(Action):
-    """Store the customer's 1..5 on the ticket the question was about."""
+    """Store the customer's 1..5 on the ticket the question was about.
+
+    The store decides whether a rating is due (resolved, asked, not yet rated): the
+    slot and the text come from the tracker, which is the customer's to shape. A
+    refused rating is not thanked for; the customer is asked to rephrase.
+    """
 
     def name(self) -> str:
         return "action_store_csat"
@@ -110,7 +126,11 @@ class ActionStoreCsat(Action):
             return []
         try:
             await off_loop(get_services().tickets.set_csat, parse_ref(ref), score)
-        except (SupportBotError, ValueError):
+        except (CsatRefusedError, ValueError, TicketNotFoundError) as exc:
+            logger.warning("csat: %s from %s refused: %s", score, tracker.sender_id, exc)
+            dispatcher.utter_message(response="utter_rephrase")
+            return [SlotSet(CSAT_SLOT, None)]
+        except SupportBotError:
             # The rating is lost, the customer's goodwill need not be: still thank them.
             logger.exception("csat: could not store %s for %s", score, ref)
         else:

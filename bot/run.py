@@ -88,6 +88,12 @@ class BotConfig:
     #: Each part's log (var/log/<part>.log) rotates at this size, keeping this many old ones.
     log_max_bytes: int = 10 * 1024 * 1024
     log_backups: int = 5
+    #: Secret the Rasa server sends the action server (endpoints.yml), which refuses calls
+    #: without it (actions/server.py). $SUPPORTBOT_ACTION_TOKEN, else fresh per run.
+    action_token: str = field(
+        default_factory=lambda: os.environ.get("SUPPORTBOT_ACTION_TOKEN")
+        or secrets.token_urlsafe(32)
+    )
 
     @classmethod
     def isolated(cls, folder: Path, settings_file: Path, **overrides: Any) -> BotConfig:
@@ -286,6 +292,7 @@ class Bot:
                 # the token only ever travels in the environment (bot.rasa_server).
                 "SUPPORTBOT_RASA_URL": self.config.rasa_url,
                 "SUPPORTBOT_RASA_TOKEN": self.config.rasa_token,
+                "SUPPORTBOT_ACTION_TOKEN": self.config.action_token,
             }
         )
         if self.config.settings_file:
@@ -298,7 +305,7 @@ class Bot:
         return env
 
     def _action_cmd(self) -> list[str]:
-        return [str(self.config.action_python), "-m", "rasa_sdk", "--actions", "actions",
+        return [str(self.config.action_python), "-m", "actions.server",
                 "--port", str(self.config.action_port)]
 
     def _rasa_cmd(self) -> list[str]:

@@ -252,7 +252,7 @@ CSAT_RANGE = (1, 5)
 
 EventKind = Literal[
     "created", "assigned", "note", "agent_reply", "customer_message", "status",
-    "resolved", "csat", "delivered",
+    "resolved", "csat_asked", "csat", "delivered",
 ]
 #: Every state change of a ticket is one of these (the ticket's history).
 EVENT_KINDS: tuple[str, ...] = get_args(EventKind)

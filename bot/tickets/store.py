@@ -81,6 +81,10 @@ DEFAULT_LIST_LIMIT = 50
 _CHUNK = 500
 
 _DRAFT_FIELDS = tuple(f.name for f in fields(TicketDraft))
+#: History events that stay in the store: a helpdesk has no use for them.
+_NOT_PUSHED = frozenset({"delivered", "csat_asked"})
+#: Events after which a CSAT question must be asked anew (the status changed).
+_STATUS_EVENTS = ("resolved", "status", "assigned")
 
 
 # ---------------------------------------------------------------------- errors
@@ -105,6 +109,19 @@ class TicketStoreUnavailableError(TicketStoreError):
 
 class TicketStoreCorruptError(TicketStoreError):
     """The SQLite file is not a database, is damaged, or is from a newer version."""
+
+
+class CsatRefusedError(SupportBotError, ValueError):
+    """A rating the ticket did not ask for: not resolved, not asked since, or rated.
+
+    Not a database failure: the store works and refuses, so that a typed
+    ``/csat_score`` or a forged action call cannot rate an open ticket or rate twice.
+    """
+
+    def __init__(self, number: int, problem: str) -> None:
+        self.number = number
+        self.problem = problem
+        super().__init__(f"{format_ref(number)}: no rating accepted: {problem}")
 
 
 class TicketNotFoundError(TicketStoreError, LookupError):
@@ -319,7 +336,7 @@ class SQLTicketStore(ABC):
                 json.dumps(event.data, ensure_ascii=False, sort_keys=True),
             ),
         )
-        if self.outbox and kind != "delivered":
+        if self.outbox and kind not in _NOT_PUSHED:
             ticket = self._load(tx, [number], transcripts=kind == "created")[0]
             payload = build_payload(ticket, event)
             tx.run(
@@ -589,14 +606,60 @@ class SQLTicketStore(ABC):
             self._record(tx, number, "resolved", name, {"from": current["status"]}, at)
             return self._load(tx, [number])[0]
 
+    def _csat_asked(self, tx: _Tx, number: int) -> bool:
+        """Whether the CSAT question was asked since the ticket's status last changed."""
+        row = tx.one(
+            "SELECT coalesce(max(seq), 0) FROM ticket_events WHERE ticket_number = ? "
+            "AND kind = 'csat_asked' AND seq > (SELECT coalesce(max(seq), 0) FROM "
+            f"ticket_events WHERE ticket_number = ? AND kind IN ({_marks(3)}))",
+            (number, number, *_STATUS_EVENTS),
+        )
+        return bool(row[0])
+
+    @staticmethod
+    def _check_rateable(current: Mapping[str, Any]) -> None:
+        if current["status"] != "resolved":
+            raise CsatRefusedError(
+                int(current["number"]), f"the ticket is {current['status']}, not resolved"
+            )
+        if current["csat"] is not None:
+            raise CsatRefusedError(
+                int(current["number"]), f"it was rated already ({current['csat']}/5)"
+            )
+
+    def ask_csat(self, number: int, *, now: datetime | None = None) -> Ticket:
+        """Record that the customer was asked to rate the resolved ``number``.
+
+        Only a resolved, unrated ticket can be asked (else CsatRefusedError); asking
+        again before the status changes records nothing (a retried turn asks once).
+        ``set_csat`` accepts a score only after this.
+        """
+        at = self._now(now)
+        with self._transaction(write=True) as tx:
+            current = self._ticket_row(tx, number)
+            self._check_rateable(current)
+            if not self._csat_asked(tx, number):
+                self._record(tx, number, "csat_asked", "bot", {}, at)
+            return self._load(tx, [number])[0]
+
     def set_csat(
         self, number: int, score: int, *, now: datetime | None = None
     ) -> Ticket:
-        """Store the customer's 1..5 satisfaction score."""
+        """Store the customer's 1..5 satisfaction score, once, where it was asked for.
+
+        Raises:
+            ValueError: ``score`` is not a whole number 1..5.
+            CsatRefusedError: the ticket is not resolved, was not asked (``ask_csat``)
+                since its status last changed, or is rated already.
+            TicketNotFoundError: no such ticket.
+        """
         checked = check_csat(score)
         at = self._now(now)
         with self._transaction(write=True) as tx:
-            self._ticket_row(tx, number)
+            current = self._ticket_row(tx, number)
+            self._check_rateable(current)
+            if not self._csat_asked(tx, number):
+                raise CsatRefusedError(number, "the customer was not asked to rate it")
             self._update(tx, number, {
                 "csat": checked, "updated_at": self.dialect.encode_time(at),
             })

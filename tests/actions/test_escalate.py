@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import copy
 import json
+import sqlite3
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -23,7 +28,8 @@ from bot import services
 from bot.hours import BusinessHours, format_opening
 from bot.settings import Section
 from bot.tickets.model import TicketDraft
-from tests.conftest import write_settings
+from bot.tickets.store import SQLiteTicketStore, TicketStoreUnavailableError
+from tests.conftest import ROOT, write_settings
 
 FIXTURE = (
     Path(__file__).resolve().parents[1] / "bot" / "tickets" / "fixtures"
@@ -169,3 +175,115 @@ def test_the_shipped_settings_validate() -> None:
         services.get_services().check()
     finally:
         services.reset()
+
+
+# ------------------------------------------------ honest escalation: nothing before the ticket
+
+COMPLAINT = user("To je nesprejemljivo, pritožujem se!", 1772438600.0, "complaint", "tg-300")
+
+
+@contextmanager
+def write_locked(path: Path) -> Iterator[None]:
+    """Another process holds the ticket database's write lock (a real store failure)."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def impatient(store: SQLiteTicketStore) -> SQLiteTicketStore:
+    """Wait 0.1 s instead of 10 s for a held lock, so the failure comes at once."""
+    store._conn.execute("PRAGMA busy_timeout = 100")
+    return store
+
+
+async def test_a_ticket_store_failure_sends_no_promise_and_fails_the_turn(
+    settings: Path,
+) -> None:
+    store = impatient(services.get_services().tickets)
+    dispatcher = CollectingDispatcher()
+    with write_locked(store.path), pytest.raises(TicketStoreUnavailableError, match="locked"):
+        await ActionEscalate().run(dispatcher, tracker([COMPLAINT]), {})
+    assert dispatcher.messages == []  # no apology, no "passing you on", no number
+    assert store.list() == []
+
+
+async def test_the_retried_turn_makes_one_ticket_and_acknowledges_it_once(
+    settings: Path,
+) -> None:
+    store = impatient(services.get_services().tickets)
+    with write_locked(store.path), pytest.raises(TicketStoreUnavailableError):
+        await escalate(tracker([COMPLAINT]))
+    # The store is back; the channel retries the same message (same message id).
+    events, messages = await escalate(tracker([COMPLAINT]))
+    [ticket] = store.list()
+    assert ticket.reason == "complaint" and ticket.dedupe_key == "tg-5550123:tg-300"
+    responses = [m["response"] for m in messages]
+    assert responses[0] == "utter_complaint_sorry"  # said once the ticket exists
+    assert responses[1:] == ["utter_ticket_created_after_hours"]
+    assert [m.get("ticket_ref") for m in messages] == [None, ticket.ref]
+    assert events == [{"event": "slot", "timestamp": None, "name": "ticket_ref",
+                       "value": ticket.ref}]
+    # The reply was lost (the server died after the commit): the next retry finds the
+    # same ticket, adds nothing and acknowledges that number once more, once.
+    _, again = await escalate(tracker([COMPLAINT]))
+    assert [m.get("ticket_ref") for m in again] == [None, ticket.ref]
+    assert store.list() == [store.get(ticket.number)]
+    assert len(store.get(ticket.number).transcript) == len(ticket.transcript)  # type: ignore[union-attr]
+    assert [e.kind for e in store.events(ticket.number)] == ["created"]
+
+
+def _steps(folder: str, key: str) -> list[tuple[str, list[dict[str, Any]]]]:
+    out = []
+    for path in sorted((ROOT / "data" / folder).glob("*.yml")):
+        for flow in yaml.safe_load(path.read_text(encoding="utf-8")).get(key) or []:
+            out.append((f"{path.name}: {flow.get(key[:-1]) or flow.get('story')}",
+                        flow["steps"]))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "steps"), _steps("rules", "rules") + _steps("stories", "stories"),
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_no_rule_or_story_speaks_between_the_customer_and_the_escalation(
+    name: str, steps: list[dict[str, Any]]
+) -> None:
+    """A response before action_escalate would promise a handoff that may not happen."""
+    for before, step in pairwise(steps):
+        if step.get("action") == "action_escalate":
+            assert "intent" in before, f"{name}: {before} runs before the ticket exists"
+
+
+async def test_the_slow_parts_of_an_escalation_run_off_the_event_loop(
+    settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQL, reading the events and routing scale with the conversation: in an executor,
+    so that one long conversation never stalls the action server's other calls."""
+    import actions.escalate as module
+
+    loop_thread = threading.get_ident()
+    calls: list[tuple[str, bool]] = []
+
+    def watch(name: str, func: Any) -> Any:
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            calls.append((name, threading.get_ident() == loop_thread))
+            return func(*args, **kwargs)
+        return watched
+
+    store = services.get_services().tickets
+    for name in ("open_ticket_for", "list", "create", "append_turns"):
+        monkeypatch.setattr(store, name, watch(name, getattr(store, name)))
+    for name in ("turns_from_events", "summarise"):
+        monkeypatch.setattr(module, name, watch(name, getattr(module, name)))
+    monkeypatch.setattr(module.routing, "route", watch("route", module.routing.route))
+    await escalate(tracker())
+    await escalate(tracker([user("Še vedno nič?", 1772438600.0, "request_human", "tg-200")]))
+    assert {name for name, _ in calls} == {
+        "open_ticket_for", "list", "create", "append_turns", "turns_from_events",
+        "summarise", "route",
+    }
+    assert [name for name, on_loop in calls if on_loop] == []

@@ -267,12 +267,13 @@ def test_show_has_the_handoff_state_and_history(seeded: dict[str, Any]) -> None:
                           now=T0 + timedelta(minutes=35))
     store.add_note(1, "ana", "refund approved", now=T0 + timedelta(minutes=36))
     store.resolve(1, "ana", now=T0 + timedelta(minutes=40))
+    store.ask_csat(1, now=T0 + timedelta(minutes=40))
     store.set_csat(1, 4, now=T0 + timedelta(minutes=41))
     store.close()
     out = run_cli("--config", seeded["config"], "tickets", "show", "1").stdout
     for expected in [
         "assignee:     ana", "1st reply:    2026-03-02 09:35",
-        "resolved:     2026-03-02 09:40", "csat:         4/5", "History (6 events)",
+        "resolved:     2026-03-02 09:40", "csat:         4/5", "History (7 events)",
         "2026-03-02 09:30:00  assigned         ana        "
         "assignee=ana, from=new, to=open",
         "2026-03-02 09:36:00  note             ana        text=refund approved",
@@ -282,7 +283,7 @@ def test_show_has_the_handoff_state_and_history(seeded: dict[str, Any]) -> None:
     data = json.loads(run_cli("--config", seeded["config"], "tickets", "show", "1",
                               "--json").stdout)
     assert [e["kind"] for e in data["events"]] == [
-        "created", "assigned", "agent_reply", "note", "resolved", "csat"]
+        "created", "assigned", "agent_reply", "note", "resolved", "csat_asked", "csat"]
     mine = run_cli("--config", seeded["config"], "tickets", "list", "--assignee", "ana",
                    "--json").stdout.splitlines()
     assert [json.loads(line)["ref"] for line in mine] == ["LU-000001"]

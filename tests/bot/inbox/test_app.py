@@ -508,9 +508,11 @@ async def test_the_rasa_token_never_reaches_the_browser(inbox: RunningInbox) -> 
 
 async def test_metrics_cover_only_the_agents_queues(inbox: RunningInbox) -> None:
     rated = inbox.store.create(sl_draft("web-m1"))
-    inbox.store.set_csat(rated.number, 4)
     other = inbox.store.create(sl_draft("web-m2", queue="billing-en", language="en"))
-    inbox.store.set_csat(other.number, 1)
+    for number, score in ((rated.number, 4), (other.number, 1)):
+        inbox.store.resolve(number, "maja")
+        inbox.store.ask_csat(number)
+        inbox.store.set_csat(number, score)
     async with inbox.client() as c:
         await login(c, "maja")
         page = (await c.get("/metrics")).text

@@ -121,6 +121,7 @@ def test_store_report_from_real_handoffs(tmp_path: Path) -> None:
     store.add_agent_reply(a.number, "ana", Turn(minutes(3), "agent", "Hi"),
                           now=minutes(3))
     store.resolve(a.number, "ana", now=minutes(20))
+    store.ask_csat(a.number, now=minutes(20))
     store.set_csat(a.number, 4, now=minutes(21))
     store.create(draft(), now=minutes(-60 * 24 * 30))  # before the period
     report = store_report(store, since=minutes(-60))

@@ -16,6 +16,7 @@ import pytest
 
 from bot.tickets.model import Ticket, TicketDraft, Turn
 from bot.tickets.store import (
+    CsatRefusedError,
     TicketNotFoundError,
     TicketStore,
     TicketStoreError,
@@ -459,13 +460,62 @@ def test_resolve_and_csat(store: TicketStore) -> None:
     store.assign(ticket.number, "ana", now=at(1))
     resolved = store.resolve(ticket.number, "ana", now=at(30))
     assert resolved.status == "resolved" and resolved.resolved_at == at(30)
+    store.ask_csat(ticket.number, now=at(30))
     rated = store.set_csat(ticket.number, 4, now=at(31))
     assert rated.csat == 4 and rated.status == "resolved"
     assert store.get(ticket.number) == rated
     kinds = [(e.kind, e.actor) for e in store.events(ticket.number)]
     assert kinds == [("created", "bot"), ("assigned", "ana"), ("resolved", "ana"),
-                     ("csat", "customer")]
+                     ("csat_asked", "bot"), ("csat", "customer")]
     assert store.events(ticket.number)[-1].data == {"score": 4}
+
+
+def test_csat_is_asked_only_about_a_resolved_unrated_ticket_and_recorded_once(
+    store: TicketStore,
+) -> None:
+    ticket = store.create(draft(), now=T1)
+    with pytest.raises(CsatRefusedError, match="new, not resolved"):
+        store.ask_csat(ticket.number)
+    store.resolve(ticket.number, "ana", now=at(10))
+    store.ask_csat(ticket.number, now=at(11))
+    store.ask_csat(ticket.number, now=at(12))  # a retried turn: nothing new
+    assert [e.kind for e in store.events(ticket.number)].count("csat_asked") == 1
+    store.set_csat(ticket.number, 5, now=at(13))
+    with pytest.raises(CsatRefusedError, match="rated already"):
+        store.ask_csat(ticket.number)
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        [],
+        ["assign"],
+        ["resolve"],
+        ["resolve", "ask", "reopen"],
+        ["resolve", "ask", "reopen", "resolve"],
+        ["resolve", "ask", "rate"],
+    ],
+    ids=["new", "open", "not-asked", "reopened", "resolved-again-not-asked", "twice"],
+)
+def test_a_rating_nobody_asked_for_is_refused(
+    store: TicketStore, history: list[str]
+) -> None:
+    ticket = store.create(draft(), now=T1)
+    steps: dict[str, Callable[[], Any]] = {
+        "assign": lambda: store.assign(ticket.number, "ana"),
+        "resolve": lambda: store.resolve(ticket.number, "ana"),
+        "ask": lambda: store.ask_csat(ticket.number),
+        "reopen": lambda: store.set_status(ticket.number, "open", actor="ana"),
+        "rate": lambda: store.set_csat(ticket.number, 2),
+    }
+    for step in history:
+        steps[step]()
+    events = len(store.events(ticket.number))
+    with pytest.raises(CsatRefusedError, match="LU-"):
+        store.set_csat(ticket.number, 5)
+    got = store.get(ticket.number)
+    assert got is not None and got.csat == (2 if "rate" in history else None)
+    assert len(store.events(ticket.number)) == events  # the refusal wrote nothing
 
 
 @pytest.mark.parametrize("score", [0, 6, 3.5, True, "4", None])
@@ -518,9 +568,10 @@ def test_customer_messages_are_events_and_end_waiting(store: TicketStore) -> Non
         lambda s: s.add_agent_reply(424242, "ana", agent_turn()),
         lambda s: s.resolve(424242, "ana"),
         lambda s: s.set_csat(424242, 5),
+        lambda s: s.ask_csat(424242),
         lambda s: s.events(424242),
     ],
-    ids=["assign", "note", "reply", "resolve", "csat", "events"],
+    ids=["assign", "note", "reply", "resolve", "csat", "ask-csat", "events"],
 )
 def test_handoff_methods_on_an_unknown_ticket(
     store: TicketStore, call: Callable[[TicketStore], Any]
