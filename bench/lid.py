@@ -22,18 +22,37 @@ import json
 import subprocess
 import sys
 import time
+import types
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+#: The commit whose bot/language.py is "the previous detector" in the tables (before #13).
+PREVIOUS_COMMIT = "8eb6c03"
+
+
+def previous_language_module() -> Any:
+    """bot/language.py as it was at :data:`PREVIOUS_COMMIT`, loaded from git history.
+
+    The benchmark shows the old detector beside the new one in one run without keeping a
+    frozen copy of ~600 lines in the tree; it needs a git checkout with that commit.
+    """
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{PREVIOUS_COMMIT}:bot/language.py"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    module = types.ModuleType("previous_language")
+    module.__file__ = f"{PREVIOUS_COMMIT}:bot/language.py"
+    sys.modules[module.__name__] = module  # dataclasses look their module up by name
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+    return module
 
 import numpy as np  # noqa: E402
 
 from bench.common import RASA_PYTHON, stamp  # noqa: E402
-from bench.lid_previous import LanguageDetector as PreviousDetector  # noqa: E402
-from bench.lid_previous import LanguageSettings as PreviousSettings  # noqa: E402
 from bot.language import GROUP_CODE, GROUP_MEMBERS, LanguageDetector, LanguageSettings  # noqa: E402
 from bot.language.evidence import lingua_for, py3langid_for  # noqa: E402
 from bot.language.text import prepare  # noqa: E402
@@ -92,8 +111,9 @@ def make_methods(settings: LanguageSettings) -> dict[str, Predict]:
         found = lingua.detect_language_of(text)
         return found.iso_code_639_1.name.lower() if found else None
 
-    previous = PreviousDetector.from_settings(
-        PreviousSettings(settings.supported, settings.default, settings.also_detect)
+    old = previous_language_module()
+    previous = old.LanguageDetector.from_settings(
+        old.LanguageSettings(settings.supported, settings.default, settings.also_detect)
     )
     ours = LanguageDetector.from_settings(settings)
     previous.warm_up()
