@@ -61,7 +61,7 @@ def heads() -> dict[str, ModelSettings | None]:
     return {
         "old": None,
         "new": base,
-        "new-dense-only": replace(base, char_ngrams=None, word_ngrams=None),
+        "new+char/word": replace(base, char_ngrams=(2, 5), word_ngrams=(1, 2)),
     }
 
 

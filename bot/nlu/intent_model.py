@@ -6,12 +6,13 @@ Rasa model per experiment.
 
 What it is:
 
-- **Features**: the message's e5 sentence vector (L2-normalised) next to TF-IDF char
-  n-grams (``char_wb``) and word uni/bigrams of the lower-cased text. The dense part
-  carries meaning across paraphrases and languages; the sparse part carries the exact
-  words editors wrote (product names, "PIN", "SEPA"), which a frozen small encoder
-  blurs. A message in a language with no training data has almost no known n-grams, so
-  the dense part decides there by itself.
+- **Features**: the message's e5 sentence vector (L2-normalised), optionally next to
+  TF-IDF char n-grams (``char_wb``) and word n-grams of the lower-cased text. The dense
+  part carries meaning across paraphrases and languages; the sparse part would carry
+  the exact words editors wrote, but it multiplies training cost (scipy's sparse
+  products, ~600 non-zeros a row, against BLAS on 384 dense floats): off by default
+  (see docs/intent_model.md). A message in a language with no training data has almost
+  no known n-grams, so the dense part decides there by itself either way.
 - **Head**: one multinomial logistic regression over both, L2-regularised (``c``).
 - **Out-of-scope score**: ``probability`` (the head's top probability), ``nearest``
   (cosine similarity to the nearest training example of the predicted intent) or
@@ -62,9 +63,9 @@ class IntentModelError(Exception):
 class ModelSettings:
     """What the model is trained with; the component's config keys map onto these."""
 
-    c: float = 20.0
-    char_ngrams: tuple[int, int] | None = (2, 5)
-    word_ngrams: tuple[int, int] | None = (1, 2)
+    c: float = 100.0
+    char_ngrams: tuple[int, int] | None = None
+    word_ngrams: tuple[int, int] | None = None
     sparse_weight: float = 1.0
     max_sparse_features: int = 100_000
     score: str = "blend"
@@ -117,6 +118,17 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
+
+
+def features(dense: np.ndarray, sparse: sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
+    """The head's input: dense and sparse blocks side by side.
+
+    Without sparse features the input stays a dense array: BLAS multiplies it many
+    times faster than scipy multiplies the same numbers stored as a sparse matrix.
+    """
+    if sparse.shape[1] == 0:
+        return dense
+    return sp.hstack([sp.csr_matrix(dense), sparse], format="csr")
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -251,7 +263,7 @@ class _Head:
     @classmethod
     def fit(
         cls,
-        x: sp.csr_matrix,
+        x: np.ndarray | sp.csr_matrix,
         y: Sequence[str],
         settings: ModelSettings,
         start: _Head | None = None,
@@ -278,7 +290,11 @@ class _Head:
             coef = start.weights.astype(np.float64)
             # Features no training row has (n-grams only the held-out fold uses) start at
             # zero: their full-model weights encode held-out labels.
-            seen = np.asarray(x.getnnz(axis=0)).ravel() > 0
+            seen = (
+                np.asarray(x.getnnz(axis=0)).ravel() > 0
+                if sp.issparse(x)
+                else np.ones(x.shape[1], dtype=bool)
+            )
             coef[:, ~seen] = 0.0
             clf.coef_ = coef
             clf.intercept_ = start.bias.astype(np.float64)
@@ -289,7 +305,7 @@ class _Head:
             intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
         return cls(list(clf.classes_), coef.astype(np.float32), intercept.astype(np.float32))
 
-    def probabilities(self, x: sp.csr_matrix) -> np.ndarray:
+    def probabilities(self, x: np.ndarray | sp.csr_matrix) -> np.ndarray:
         logits = np.asarray(x @ self.weights.T) + self.bias
         return _softmax(logits.astype(np.float64))
 
@@ -360,7 +376,7 @@ class IntentModel:
         else:
             sparse = full.sparse
             x_sparse = sparse.transform(texts)
-        x = sp.hstack([sp.csr_matrix(dense), x_sparse], format="csr")
+        x = features(dense, x_sparse)
         head = _Head.fit(x, labels, settings, start=full.head if full else None)
         index = {label: i for i, label in enumerate(head.labels)}
         example_labels = np.array([index[label] for label in labels], dtype=np.int32)
@@ -371,7 +387,7 @@ class IntentModel:
     def scores(self, vectors: np.ndarray, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities (n, classes), out-of-scope score (n,)) for ``texts``."""
         dense = normalise(vectors)
-        x = sp.hstack([sp.csr_matrix(dense), self.sparse.transform(texts)], format="csr")
+        x = features(dense, self.sparse.transform(texts))
         probs = self.head.probabilities(x)
         return probs, self._score(dense, probs)
 

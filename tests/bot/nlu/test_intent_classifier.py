@@ -193,14 +193,19 @@ def synthetic_training(rng: np.random.RandomState) -> tuple[TrainingData, np.nda
     return TrainingData(examples), centres
 
 
-def test_trains_persists_and_loads_the_same_predictions(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "config", [{}, {"char_ngrams": [2, 4], "word_ngrams": [1, 2]}], ids=["dense", "sparse"]
+)
+def test_trains_persists_and_loads_the_same_predictions(
+    tmp_path: Path, config: dict[str, Any]
+) -> None:
     rng = np.random.RandomState(3)
     data, centres = synthetic_training(rng)
-    trained = create_component(tmp_path)
+    trained = create_component(tmp_path, config)
     trained.train(data)
     stored = list((tmp_path / "intent").iterdir())
     assert {p.name for p in stored} == {ARRAYS, MANIFEST}
-    loaded = load_component(tmp_path)
+    loaded = load_component(tmp_path, config)
     probes = [message("parcel order", centres[0]), message("zzz", -centres[1], "sl")]
     again = [message("parcel order", centres[0]), message("zzz", -centres[1], "sl")]
     trained.process(probes)
