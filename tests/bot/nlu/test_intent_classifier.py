@@ -211,9 +211,14 @@ def test_trains_persists_and_loads_the_same_predictions(
     trained.process(probes)
     loaded.process(again)
     for a, b in zip(probes, again, strict=True):
-        assert a.get(INTENT) == b.get(INTENT)
-        assert a.get("intent_ranking") == pytest.approx(b.get("intent_ranking"))
-        assert a.get(CALIBRATION) == b.get(CALIBRATION)
+        # the same up to float32 storage of the weights and idf
+        assert a.get(INTENT)["name"] == b.get(INTENT)["name"]
+        ranked_a, ranked_b = a.get("intent_ranking"), b.get("intent_ranking")
+        assert [r["name"] for r in ranked_a] == [r["name"] for r in ranked_b]
+        assert [r["confidence"] for r in ranked_a] == pytest.approx(
+            [r["confidence"] for r in ranked_b], abs=1e-6
+        )
+        assert a.get(CALIBRATION)["score"] == pytest.approx(b.get(CALIBRATION)["score"], abs=1e-3)
     assert probes[0].get(INTENT)["name"] == "order_status"
     assert probes[1].get(INTENT)["name"] == FALLBACK_INTENT  # opposite of every intent
     assert probes[1].get("intent_ranking")[0]["name"] == FALLBACK_INTENT
@@ -223,15 +228,16 @@ def test_trains_persists_and_loads_the_same_predictions(
 def test_top_two_close_asks_which_with_titles_in_the_customers_language(
     tmp_path: Path,
 ) -> None:
-    # Customers write some messages that fit two intents equally well: such examples
-    # of both intents lie between their clusters.
+    # Customers write some messages that fit two intents equally well: editors filed
+    # the same messages under both intents, between the two clusters.
     rng = np.random.RandomState(4)
     data, centres = synthetic_training(rng)
     between = (centres[0] + centres[2]) / np.sqrt(2)
-    overlap, _ = clusters(rng, between[None, :], 20, 0.05)
+    overlap, _ = clusters(rng, between[None, :], 10, 0.05)
     shared = [
-        message(f"shared {i}", v, "sl", ("order_status", "reset_password")[i % 2])
+        message(f"shared {i}", v, "sl", intent)
         for i, v in enumerate(overlap)
+        for intent in ("order_status", "reset_password")
     ]
     data = TrainingData([*data.training_examples, *shared])
     component = create_component(tmp_path, {"ambiguity_margin": 0.3})
