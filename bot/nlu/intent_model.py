@@ -291,7 +291,7 @@ class _Head:
             # Features no training row has (n-grams only the held-out fold uses) start at
             # zero: their full-model weights encode held-out labels.
             seen = (
-                np.asarray(x.getnnz(axis=0)).ravel() > 0
+                np.asarray(sp.csr_matrix(x).getnnz(axis=0)).ravel() > 0
                 if sp.issparse(x)
                 else np.ones(x.shape[1], dtype=bool)
             )
@@ -437,7 +437,7 @@ class IntentModel:
             examples=self.examples.astype(np.float16),
             example_labels=self.example_labels,
         )
-        np.savez(folder / ARRAYS, **arrays)
+        np.savez(folder / ARRAYS, **arrays)  # type: ignore[arg-type]
         manifest = {
             "format": FORMAT_VERSION,
             "settings": {
@@ -471,14 +471,12 @@ class IntentModel:
                 raise IntentModelError(
                     f"{arrays_path.name}: array {key!r} does not match {manifest_path.name}"
                 )
-        raw = manifest["settings"]
-        settings = ModelSettings(
-            **{
-                k: tuple(v) if isinstance(v, list) else v
-                for k, v in raw.items()
-                if k in ModelSettings.__dataclass_fields__
-            }
-        )
+        raw: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v
+            for k, v in manifest["settings"].items()
+            if k in ModelSettings.__dataclass_fields__
+        }
+        settings = ModelSettings(**raw)
         sparse = _Sparse.rebuild(settings.sparse_weight, manifest["sparse"], arrays)
         head = _Head(list(manifest["labels"]), arrays["weights"], arrays["bias"])
         return cls(
@@ -512,8 +510,8 @@ def calibrate(
     ids = fold_ids(labels, folds, settings.seed)
     empty = Calibration(settings.target_fallback_rate, {ANY_LANGUAGE: 0.0}, {})
     for fold in range(folds):
-        held = np.flatnonzero(ids == fold)
-        kept = np.flatnonzero(ids != fold)
+        held = [int(i) for i in np.flatnonzero(ids == fold)]
+        kept = [int(i) for i in np.flatnonzero(ids != fold)]
         model = IntentModel._fit(
             dense[kept],
             [texts[i] for i in kept],
