@@ -16,8 +16,9 @@ What it is:
 - **Head**: one multinomial logistic regression over both, L2-regularised (``c``).
 - **Out-of-scope score**: ``probability`` (the head's top probability), ``nearest``
   (cosine similarity to the nearest training example of the predicted intent) or
-  ``blend`` (their mean). In-scope messages lie near some example *and* get a peaked
-  distribution; an out-of-scope message often gets one of the two but rarely both.
+  ``blend`` (their mean). ``nearest`` is the default: a frozen encoder places unserved
+  questions away from every example even where the head is confidently wrong (chosen on
+  BANKING77-OOS valid/ + id-oos/valid, bench/oos.py --tune).
 - **Calibration**: the head is refit on k-1 of k stratified folds and scores the held-out
   fold, so every training example gets the score a *new* in-scope message of its
   language would get. Per language, the threshold is the ``target`` quantile of those
@@ -68,7 +69,7 @@ class ModelSettings:
     word_ngrams: tuple[int, int] | None = None
     sparse_weight: float = 1.0
     max_sparse_features: int = 100_000
-    score: str = "blend"
+    score: str = "nearest"
     target_fallback_rate: float = 0.05
     folds: int = 4
     min_language_examples: int = 30
