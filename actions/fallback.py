@@ -6,6 +6,12 @@ base has a confident answer to the literal text, give it;
 otherwise ask the customer to rephrase. After `escalation.fallbacks_before_human` misses in
 a row, offer a human (utter_offer_human, whose yes/no the rules in data/rules/handoff.yml
 turn into a ticket or a polite close).
+
+A message that fits two intents about equally well (bot.nlu.intent_classifier marks it in
+parse_data["intent_calibration"]["ambiguous"]) gets "did you mean A or B?" instead: one
+button per intent, titled with an example editors wrote for it in the customer's
+language, whose payload (``/intent``) Rasa takes as that intent. It does not count as a
+miss: the bot understood the topic, only not which of two.
 """
 
 from __future__ import annotations
@@ -26,16 +32,45 @@ from kb_index.retriever import Outcome
 
 logger = logging.getLogger(__name__)
 FALLBACK_INTENT = "nlu_fallback"
+#: parse_data key written by bot.nlu.intent_classifier (kept as a literal: actions run in
+#: the other environment and must not import Rasa components).
+CALIBRATION = "intent_calibration"
+
+
+def ambiguous_choices(parse_data: dict[str, Any] | None) -> list[dict[str, str]]:
+    """The two intents the classifier could not choose between, with button titles; or []."""
+    calibration = (parse_data or {}).get(CALIBRATION) or {}
+    choices = calibration.get("ambiguous") if isinstance(calibration, dict) else None
+    if not isinstance(choices, list):
+        return []
+    valid = [
+        c
+        for c in choices
+        if isinstance(c, dict)
+        and isinstance(c.get("intent"), str)
+        and c["intent"]
+        and isinstance(c.get("title"), str)
+    ]
+    return valid if len(valid) >= 2 else []
+
+
+def did_you_mean_buttons(choices: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Buttons whose payload Rasa parses as the intent itself (``/order_status``)."""
+    return [{"title": c["title"], "payload": f"/{c['intent']}"} for c in choices]
 
 
 def misses_in_a_row(events: Iterable[dict[str, Any]]) -> int:
-    """How many of the latest user messages, counted back from the newest, were not understood."""
+    """How many of the latest user messages, counted back from the newest, were not understood.
+
+    A "did you mean A or B?" message is not a miss (see the module docstring).
+    """
     count = 0
     for event in reversed(list(events)):
         if event.get("event") != "user":
             continue
-        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-        if intent != FALLBACK_INTENT:
+        parse_data = event.get("parse_data") or {}
+        intent = (parse_data.get("intent") or {}).get("name")
+        if intent != FALLBACK_INTENT or ambiguous_choices(parse_data):
             break
         count += 1
     return count
@@ -61,6 +96,12 @@ class ActionHandleFallback(Action):
             # dialogue policies are back in a known state and predict listening.
             dispatcher.utter_message(response="utter_anything_else")
             return [UserUtteranceReverted()]
+        choices = ambiguous_choices(tracker.latest_message)
+        if choices:
+            dispatcher.utter_message(
+                response="utter_did_you_mean", buttons=did_you_mean_buttons(choices)
+            )
+            return []
         if misses_in_a_row(tracker.events) >= get_services().fallbacks_before_human:
             return [FollowupAction(OFFER_HUMAN)]
         try:

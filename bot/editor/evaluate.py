@@ -148,8 +148,12 @@ def predict_nlu(
     *,
     epochs: int | None,
     say: Say,
-) -> tuple[list[tuple[Example, dict[str, Any]]], float]:
-    """Train and predict in the Rasa worker; (example, prediction) pairs, train seconds."""
+) -> tuple[list[tuple[Example, dict[str, Any]]], float, list[dict[str, Any] | None]]:
+    """Train and predict in the Rasa worker.
+
+    Returns (example, prediction) pairs, train seconds, and each run's out-of-scope
+    calibration as the trained model stored it (None without CalibratedIntentClassifier).
+    """
     with tempfile.TemporaryDirectory(prefix="bot-evaluate-") as tmp:
         folder = Path(tmp)
         job_runs = []
@@ -189,7 +193,7 @@ def predict_nlu(
     for (_, test), run in zip(runs, result["runs"], strict=True):
         pairs += list(zip(test, run["predictions"], strict=True))
         seconds += run["train_seconds"]
-    return pairs, seconds
+    return pairs, seconds, [run.get("calibration") for run in result["runs"]]
 
 
 def language_metrics(
@@ -265,7 +269,7 @@ def evaluate_project(
         f"({evaluation.test_fraction:.0%} per intent and language, seed {evaluation.seed})"
     )
     say(f"NLU: {how}")
-    pairs, train_seconds = predict_nlu(project, runs, epochs=epochs, say=say)
+    pairs, train_seconds, calibrations = predict_nlu(project, runs, epochs=epochs, say=say)
     languages = language_metrics(pairs)
     kb: dict[str, Any] = {}
     if with_kb and evaluation.kb_questions is not None:
@@ -285,7 +289,70 @@ def evaluate_project(
         },
         "train_seconds": round(train_seconds, 1),
         "languages": languages,
+        "calibration": intent_calibration(pairs, calibrations),
     }
+
+
+def intent_calibration(
+    pairs: Sequence[tuple[Example, Mapping[str, Any]]],
+    calibrations: Sequence[Mapping[str, Any] | None],
+) -> dict[str, Any]:
+    """The out-of-scope thresholds per language and their rates, fitted vs measured.
+
+    *fitted*: what the model measured on its own held-out training folds when it set
+    the threshold (the last run's model); *measured*: the share of this evaluation's
+    held-out in-scope examples that fell back. {} for a pipeline without
+    CalibratedIntentClassifier.
+    """
+    stored = [c for c in calibrations if c]
+    if not stored:
+        return {}
+    last = stored[-1]
+    fell: dict[str, list[bool]] = defaultdict(list)
+    for example, prediction in pairs:
+        fell[example.language].append(bool(prediction.get("fallback")))
+    languages = {}
+    for lang in sorted(set(last.get("thresholds", {})) | set(fell)):
+        key = lang if lang in last.get("thresholds", {}) else "*"
+        fitted = last.get("measured", {}).get(key, {})
+        languages[lang] = {
+            "threshold": last.get("thresholds", {}).get(key),
+            "pooled": key != lang,
+            "fitted_false_fallback_rate": fitted.get("false_fallback_rate"),
+            "held_out_fallback_rate": (
+                sum(fell[lang]) / len(fell[lang]) if fell.get(lang) else None
+            ),
+        }
+    return {"target": last.get("target"), "languages": languages}
+
+
+def render_calibration(calibration: Mapping[str, Any]) -> list[str]:
+    """The report's out-of-scope section (empty without a calibrated classifier)."""
+    if not calibration:
+        return []
+
+    def rate(value: float | None) -> str:
+        return "–" if value is None else f"{value:.1%}"
+
+    lines = [
+        f"## Out-of-scope thresholds (target: at most {rate(calibration.get('target'))} "
+        "of in-scope messages fall back)",
+        "",
+        "| language | threshold | false fallbacks when fitted | fallbacks on this "
+        "held-out set |",
+        "|---|---|---|---|",
+    ]
+    for lang, v in sorted(calibration["languages"].items()):
+        if lang == "*":
+            continue
+        threshold = "–" if v["threshold"] is None else f"{v['threshold']:.3f}"
+        if v["pooled"]:
+            threshold += " (all languages)"
+        lines.append(
+            f"| {lang} | {threshold} | {rate(v['fitted_false_fallback_rate'])} | "
+            f"{rate(v['held_out_fallback_rate'])} |"
+        )
+    return [*lines, ""]
 
 
 def compare(
@@ -388,6 +455,7 @@ def render_markdown(
         )
         lines.append(f"- **{lang}**: {text or 'none'}")
     lines += ["", "![confusion matrices](confusion.png)", ""]
+    lines += render_calibration(report.get("calibration") or {})
     return "\n".join(lines)
 
 

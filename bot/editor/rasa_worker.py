@@ -118,9 +118,24 @@ async def _predict(model: str, texts: list[str]) -> list[dict[str, Any]]:
                 "intent": top.get("name"),
                 "confidence": float(top.get("confidence") or 0.0),
                 "fallback": (parsed.get("intent") or {}).get("name") == FALLBACK_INTENT,
+                "calibration": parsed.get("intent_calibration"),
             }
         )
     return out
+
+
+def model_calibration(model: str) -> dict[str, Any] | None:
+    """The out-of-scope thresholds CalibratedIntentClassifier stored in ``model``, if any."""
+    import tarfile
+
+    with tarfile.open(model) as archive:
+        for member in archive.getmembers():
+            if member.name.endswith("intent_model.json"):
+                handle = archive.extractfile(member)
+                if handle is not None:
+                    calibration: dict[str, Any] = json.load(handle)["calibration"]
+                    return calibration
+    return None
 
 
 def cmd_nlu_eval(args: argparse.Namespace) -> int:
@@ -147,7 +162,11 @@ def cmd_nlu_eval(args: argparse.Namespace) -> int:
             emit("predicting", run=number, texts=len(run["test"]))
             predictions = asyncio.run(_predict(model, run["test"]))
             results.append(
-                {"predictions": predictions, "train_seconds": round(trained, 1)}
+                {
+                    "predictions": predictions,
+                    "train_seconds": round(trained, 1),
+                    "calibration": model_calibration(model),
+                }
             )
     Path(job["out"]).write_text(json.dumps({"runs": results}, ensure_ascii=False))
     emit("done", out=job["out"])

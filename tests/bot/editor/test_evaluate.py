@@ -81,6 +81,26 @@ def test_report_has_every_language_with_its_metrics(evaluated: dict[str, Any]) -
     }
 
 
+def test_report_states_the_out_of_scope_thresholds_per_language(
+    evaluated: dict[str, Any],
+) -> None:
+    # config.yml's CalibratedIntentClassifier fits them at train time; 24 training
+    # examples per language are too few for a threshold of their own (30), so both
+    # languages use the pooled one, and the report says so.
+    calibration = evaluated["report"]["calibration"]
+    assert calibration["target"] == 0.05
+    assert set(calibration["languages"]) >= {"en", "sl"}
+    for lang in ("en", "sl"):
+        values = calibration["languages"][lang]
+        assert values["pooled"] is True
+        assert isinstance(values["threshold"], float)
+        assert 0.0 <= values["fitted_false_fallback_rate"] <= 0.2
+        assert 0.0 <= values["held_out_fallback_rate"] <= 1.0
+    markdown = (evaluated["dir"] / "report.md").read_text()
+    assert "## Out-of-scope thresholds (target: at most 5.0% of in-scope" in markdown
+    assert "(all languages)" in markdown
+
+
 def test_report_files_and_progress(evaluated: dict[str, Any]) -> None:
     folder: Path = evaluated["dir"]
     assert (folder / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
