@@ -86,6 +86,9 @@ class KBSettings:
     #: Customer language -> native language they most likely read, when no translation
     #: path exists (hr -> sl); unlisted languages get ``default_language``.
     closest_language: tuple[tuple[str, str], ...] = ()
+    #: Native language -> the honest note sent before an article shown in it to a
+    #: customer who wrote another language (none: the default ``utter_language_fallback``).
+    closest_language_notes: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KBSettings:
@@ -131,8 +134,15 @@ class KBSettings:
                     f"{target!r} is not one of languages.supported ({', '.join(supported)})",
                     "name a language the articles are written in",
                 )
+        notes = kb.get("closest_language_note", {}) or {}
+        if not isinstance(notes, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in notes.items()
+        ):
+            raise kb.error("closest_language_note", "must map language codes to a note",
+                           "write it as 'closest_language_note: {sl: \"...\"}'")
         return cls(
             nlu=kb.path("nlu", "data/nlu"),
+            closest_language_notes=tuple(sorted((str(k), str(v)) for k, v in notes.items())),
             wrong_answer_target=fraction("wrong_answer_target", 0.02),
             out_of_scope_offered=fraction("out_of_scope_offered", 0.1),
             closest_language=tuple(sorted((str(k), str(v)) for k, v in closest.items())),
@@ -157,6 +167,10 @@ class KBSettings:
         if customer in self.languages:
             return str(customer)
         return dict(self.closest_language).get(customer or "", self.default_language)
+
+    def closest_language_note(self, shown: str) -> str | None:
+        """The note that says honestly why an article comes in ``shown``, if configured."""
+        return dict(self.closest_language_notes).get(shown)
 
     def embedder(self) -> Embedder:
         return Embedder(
