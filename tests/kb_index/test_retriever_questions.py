@@ -91,10 +91,8 @@ def test_a_changed_question_rebuilds_embedding_only_the_new_text(kb_settings, em
     build_index(kb_settings, embedder)
     path = kb_settings.articles / "shipping-times.md"
     text = path.read_text(encoding="utf-8")
-    path.write_text(
-        text.replace("title:", 'questions:\n  en: ["how long is the wait for a parcel"]\ntitle:', 1),
-        encoding="utf-8",
-    )
+    question = 'questions:\n  en: ["how long is the wait for a parcel"]\n'
+    path.write_text(text.replace("title:", question + "title:", 1), encoding="utf-8")
     with pytest.raises(IndexMismatchError, match=r"python -m kb_index build"):
         KnowledgeBase(kb_settings, embedder=embedder).warm_up()  # stale: refused
 
