@@ -60,8 +60,12 @@ __all__ = [
 
 #: Per-article evidence the ranker weighs.
 ARTICLE_FEATURES = (
-    "dense", "qmatch", "lexical", "intent", "dense_gap", "qmatch_gap", "intent_gap", "lexical_gap"
+    "dense", "qmatch", "lexical", "intent", "dense_gap", "qmatch_gap", "intent_gap",
+    "lexical_gap", "qmatch3", "qmatch3_gap",
 )
+#: ``qmatch3`` averages an article's this many nearest phrasings: one lucky neighbour
+#: counts less than several agreeing ones.
+NEIGHBOURS = 3
 #: Evidence about the top article the decision weighs.
 DECISION_FEATURES = (
     "rank_score", "rank_margin", "dense", "qmatch", "lexical", "intent", "intent_conf",
@@ -133,6 +137,7 @@ class Evidence:
 
     dense: np.ndarray
     qmatch: np.ndarray
+    qmatch3: np.ndarray
     lexical: np.ndarray
     intent: np.ndarray
     intent_conf: float
@@ -141,7 +146,7 @@ class Evidence:
     def article_features(self) -> np.ndarray:
         cols = [self.dense, self.qmatch, self.lexical, self.intent]
         gaps = [_gap(c) for c in (self.dense, self.qmatch, self.intent, self.lexical)]
-        return np.stack(cols + gaps, axis=1)
+        return np.stack([*cols, *gaps, self.qmatch3, _gap(self.qmatch3)], axis=1)
 
     def decision_features(self, rank: np.ndarray) -> tuple[int, np.ndarray]:
         order = np.argsort(-rank, kind="stable")
@@ -289,8 +294,16 @@ def evidence_from_rows(
     quest = row_is_question if mask is None else (row_is_question & ~mask)
     np.maximum.at(dense, row_article[text], scores[text])
     np.maximum.at(qmatch, row_article[quest], scores[quest])
+    q_scores, q_articles = scores[quest], row_article[quest]
+    order = np.argsort(-q_scores)[: NEIGHBOURS * 40]
+    qmatch3 = np.zeros(n_articles)
+    taken = np.zeros(n_articles, dtype=int)
+    for a, v in zip(q_articles[order].tolist(), q_scores[order].tolist(), strict=True):
+        if taken[a] < NEIGHBOURS:
+            qmatch3[a] += v
+            taken[a] += 1
     per_article, conf, oos = intent
-    return Evidence(dense, qmatch, lexical, per_article, conf, oos)
+    return Evidence(dense, qmatch, qmatch3 / NEIGHBOURS, lexical, per_article, conf, oos)
 
 
 def lexical_per_article(bm25: BM25, text_row_article: np.ndarray, n_articles: int,
