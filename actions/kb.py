@@ -61,12 +61,16 @@ async def answer_from_kb(
     services = get_services()
     language = reply_language(tracker)
     default = services.languages.default
-    # What the customer wrote, in their language: the multilingual index matches it
-    # directly (no translation step to lose words in).
-    text = (tracker.latest_message or {}).get("text") or ""
+    # The text NLU understood: the pivot translation when a package translated the
+    # message (bot.nlu.translation), else the customer's own words, which the
+    # multilingual index matches directly. Its language picks the fitted model.
+    message = tracker.latest_message or {}
+    text = message.get("text") or ""
+    path = (message.get("translation") or {}).get("path") or []
+    searched_in = str(path[-1]) if path else customer_language(tracker)
     intent, _ = latest_intent(tracker)
     found = await off_loop(
-        services.kb.answer, text, language=customer_language(tracker), intent=intent, top_k=3
+        services.kb.answer, text, language=searched_in, intent=intent, top_k=3
     )
     outcome, hits = found.outcome, found.hits
     logger.info(
