@@ -26,7 +26,7 @@ from kb_index.questions import collect_questions
 from kb_index.retriever import KBSettings, KnowledgeBase, Outcome
 from tests.conftest import ROOT
 from tests.e2e.conftest import chromium, say, skip_without_chromium, texts
-from tests.e2e.test_webchat_widget import TURN_MS, bot_messages, screenshot, type_and_enter
+from tests.e2e.test_webchat_widget import TURN_MS, screenshot, type_and_enter
 
 #: Intents whose rule runs the KB action (data/rules/faq.yml).
 FAQ_RULES = ROOT / "data" / "rules" / "faq.yml"
@@ -125,26 +125,30 @@ def test_offered_titles_are_fully_visible_and_keyboard_reachable_at_320_to_420_p
     )
     assert question, "no vague question is offered titles any more; add one to VAGUE"
     offered = [h.article.title["en"] for h in kb.answer(question, language="en").hits]
-    # Reduced motion: scrolling is instant, so each check sees where focus scrolling ends.
-    context = browser.new_context(locale="en-US", viewport={"width": 420, "height": 560},
+    # A short window, so that the conversation scrolls and the sticky composer matters;
+    # reduced motion makes scrolling instant, so each check sees where scrolling ends.
+    context = browser.new_context(locale="en-US", viewport={"width": 420, "height": 480},
                                   reduced_motion="reduce")
     try:
         page = context.new_page()
         page.goto(bot.config.web_url)
         expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
-        type_and_enter(page, question)
-        expect(bot_messages(page)).to_have_count(1, timeout=TURN_MS)
-        group = page.locator("#log .buttons").last
-        expect(group.locator("button")).to_have_count(len(offered))
-        assert group.locator("button").all_inner_texts() == offered
-        for width in (420, 375, 320):
-            page.set_viewport_size({"width": width, "height": 560})
+        for turn, width in enumerate((420, 375, 320), start=1):
+            page.set_viewport_size({"width": width, "height": 480})
+            type_and_enter(page, question)
+            expect(page.locator("#log .buttons")).to_have_count(turn, timeout=TURN_MS)
+            group = page.locator("#log .buttons").last
+            assert group.locator("button").all_inner_texts() == offered
+            # As the offer arrives: every title fully on screen, nothing on top of it.
+            for i in range(len(offered)):
+                assert covered(page, i) == [], f"button {i} on arrival at {width} px"
+            screenshot(page, f"kb-offer-{width}px")
+            # And by keyboard: Shift+Tab walks back from the composer over the titles.
             page.locator("#message").focus()
-            for i in reversed(range(len(offered))):  # Shift+Tab walks back from the composer
+            for i in reversed(range(len(offered))):
                 page.keyboard.press("Shift+Tab")
                 assert page.evaluate("document.activeElement.textContent") == offered[i]
-                assert covered(page, i) == [], f"button {i} at {width} px"
-            screenshot(page, f"kb-offer-{width}px")
+                assert covered(page, i) == [], f"button {i} focused at {width} px"
             scroll = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
             assert scroll[0] <= scroll[1], f"horizontal scrolling at {width} px"
     finally:
