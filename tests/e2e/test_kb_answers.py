@@ -135,6 +135,7 @@ def test_offered_titles_are_fully_visible_and_keyboard_reachable_at_320_to_420_p
         expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
         for turn, width in enumerate((420, 375, 320), start=1):
             page.set_viewport_size({"width": width, "height": 480})
+            page.locator("#message").focus()  # the last turn left focus on a title
             type_and_enter(page, question)
             expect(page.locator("#log .buttons")).to_have_count(turn, timeout=TURN_MS)
             group = page.locator("#log .buttons").last
