@@ -139,9 +139,18 @@ async def send_article_to_customer(
                 )
                 return
             logger.warning("article %s: translation lost %s", article.id, result.lost)
+    # No translation path: the native language this customer most likely reads
+    # (knowledge_base.closest_language, e.g. hr -> sl), else the default, with the note.
+    shown = services.kb_settings.reading_language(customer)
+    if shown not in article.body:
+        shown = language
     if not flag_in_bot_events(tracker.events, LANGUAGE_FALLBACK):
-        dispatcher.utter_message(response="utter_language_fallback")
-    send_article(dispatcher, article, language, default)
+        note = services.kb_settings.closest_language_note(shown)
+        if shown != default and note:
+            dispatcher.utter_message(text=note, language_fallback=True)
+        else:
+            dispatcher.utter_message(response="utter_language_fallback")
+    send_article(dispatcher, article, shown, default)
 
 
 async def transcript_for_agents(turns: list[Turn], queue: str) -> list[Turn]:

@@ -1,8 +1,11 @@
 """action_answer_from_kb: answer a question from the knowledge base in the customer's language.
 
-Confident → the article; plausible → the top titles as buttons (the customer picks one,
-which comes back as the `choose_article` intent); nothing relevant or the KB is down →
-say so and offer a human (never silence).
+The knowledge base decides (kb_index.decision, fitted on held-out editors' data with an
+editable "wrong article answered directly" target): confident → the article; plausible →
+the top titles as buttons (the customer picks one, which comes back as the
+`choose_article` intent); nothing relevant or the KB is down → say so and offer a human
+(never silence). The question is searched in the customer's own language (multilingual
+embeddings), with that language's fitted model.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (
+    customer_language,
     latest_intent,
     off_loop,
     reply_language,
@@ -23,7 +27,7 @@ from actions.common import (
 )
 from bot.errors import SupportBotError
 from bot.services import get_services
-from kb_index.retriever import Hit, Outcome, decide
+from kb_index.retriever import Hit, Outcome
 
 logger = logging.getLogger(__name__)
 OFFER_HUMAN = "utter_offer_human"
@@ -55,18 +59,23 @@ async def answer_from_kb(
     would rather ask to rephrase than guess).
     """
     services = get_services()
-    kb_settings = services.kb_settings
     language = reply_language(tracker)
     default = services.languages.default
-    # The text NLU understood: the pivot translation when the customer's language has
-    # no native data (bot.nlu.translation), else what the customer wrote.
-    text = (tracker.latest_message or {}).get("text") or ""
+    # The text NLU understood: the pivot translation when a package translated the
+    # message (bot.nlu.translation), else the customer's own words, which the
+    # multilingual index matches directly. Its language picks the fitted model.
+    message = tracker.latest_message or {}
+    text = message.get("text") or ""
+    path = (message.get("translation") or {}).get("path") or []
+    searched_in = str(path[-1]) if path else customer_language(tracker)
     intent, _ = latest_intent(tracker)
-    hits = await off_loop(services.kb.search, text, intent=intent, top_k=3)
-    outcome = decide(hits, kb_settings.answer_threshold, kb_settings.suggest_threshold)
+    found = await off_loop(
+        services.kb.answer, text, language=searched_in, intent=intent, top_k=3
+    )
+    outcome, hits = found.outcome, found.hits
     logger.info(
-        "kb search %r intent=%s → %s %s", text[:80], intent, outcome.value,
-        [(h.article.id, round(h.score, 3)) for h in hits],
+        "kb search %r intent=%s → %s (p=%.2f) %s", text[:80], intent, outcome.value,
+        found.confidence, [(h.article.id, round(h.score, 3)) for h in hits],
     )
     if outcome is Outcome.ANSWER:
         await send_article_to_customer(dispatcher, tracker, hits[0].article)

@@ -131,8 +131,9 @@ def write_isolated_copy(
     source = source or PROJECT_ROOT / DEFAULT_FILE
     data = yaml.safe_load(source.read_text(encoding="utf-8"))
     kb = data["knowledge_base"]
-    for key in ("articles", "index_dir", "model"):
-        kb[key] = str((source.parent / kb[key]).resolve())
+    for key in ("articles", "index_dir", "model", "nlu"):
+        if key in kb:  # nlu: the phrasings indexed with the articles (same data hash)
+            kb[key] = str((source.parent / kb[key]).resolve())
     data["tickets"]["database"] = str(folder / "tickets.sqlite3")
     for section, values in overrides.items():
         data.setdefault(section, {}).update(values)

@@ -42,7 +42,18 @@ Front matter
         List of non-empty strings, no duplicates.
     ``intents`` (optional, default ``[]``)
         List of Rasa intent names (letters, digits, ``_``, ``-``, ``.``) this article
-        answers, no duplicates.
+        answers, no duplicates. The NLU examples of these intents (data/nlu/<lang>/) are
+        indexed as customer phrasings of the article (kb_index/questions.py).
+    ``questions`` (optional, default none)
+        Mapping of language code (any valid code, also one without native data such as
+        ``de``) to a list of customer phrasings of the question this article answers,
+        one line each, no duplicates within a language. They are indexed beside the NLU
+        examples, for articles no intent covers or phrasings the intent's examples lack
+        (``bot review`` appends to it). Example::
+
+            questions:
+              en: ["how much extra do i pay for postage"]
+              sl: ["kolk stane posiljanje"]
 
     Any other key is an error, so that a typo such as ``intent:`` cannot pass unnoticed.
 
@@ -88,9 +99,9 @@ __all__ = [
 ]
 
 #: Front-matter keys an article may have.
-ALLOWED_KEYS = ("id", "title", "tags", "intents")
+ALLOWED_KEYS = ("id", "title", "tags", "intents", "questions")
 #: Mixed into :func:`content_hash`; bump it when the meaning of parsed content changes.
-HASH_SCHEMA = "kb-articles/1"
+HASH_SCHEMA = "kb-articles/2"
 
 _FENCE = "---"
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -131,6 +142,8 @@ class Article:
         body: Language code to Markdown body.
         tags: Free-form tags, in file order.
         intents: Rasa intents this article answers, in file order.
+        questions: Language code to the editors' customer phrasings (front matter
+            ``questions:``), in file order.
         source: The file the article was read from; ignored by ``==`` and by
             :func:`content_hash`, so moving the folder changes neither.
     """
@@ -140,6 +153,7 @@ class Article:
     body: dict[str, str] = field(hash=False)
     tags: tuple[str, ...] = ()
     intents: tuple[str, ...] = ()
+    questions: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
     source: Path = field(default=Path(), compare=False)
 
     @property
@@ -267,6 +281,7 @@ def parse_article(path: Path, languages: Sequence[str]) -> Article:
     title = _title(meta, langs, at)
     tags = _string_list(meta, "tags", None, at)
     intents = _string_list(meta, "intents", _INTENT, at)
+    questions = _questions(path, lines, body_start - 1, meta)
     body = _body(path, lines, body_start, langs)
     return Article(
         id=article_id,
@@ -274,6 +289,7 @@ def parse_article(path: Path, languages: Sequence[str]) -> Article:
         body=body,
         tags=tags,
         intents=intents,
+        questions=questions,
         source=path,
     )
 
@@ -281,7 +297,7 @@ def parse_article(path: Path, languages: Sequence[str]) -> Article:
 def content_hash(articles: Iterable[Article]) -> str:
     """A sha256 hex digest of the parsed content, used to detect a stale index.
 
-    It covers id, title, body, tags and intents of every article (not ``source``), in a
+    It covers id, title, body, tags, intents and questions of every article (not ``source``), in a
     canonical order, so it does not depend on file-system order, on the order of the
     given articles or on where the folder lives; it changes when any of those change.
     """
@@ -293,6 +309,7 @@ def content_hash(articles: Iterable[Article]) -> str:
                 "body": a.body,
                 "tags": list(a.tags),
                 "intents": list(a.intents),
+                "questions": {k: list(v) for k, v in a.questions.items()},
             }
         )
         for a in articles
@@ -485,6 +502,71 @@ def _string_list(
             raise ConfigError(at(key), key, f"{item!r} is listed twice", "remove one")
         items.append(item)
     return tuple(items)
+
+
+def _questions(
+    path: Path, lines: list[str], end: int, meta: Mapping[str, Any]
+) -> dict[str, tuple[str, ...]]:
+    """The ``questions:`` mapping; every error names the line of the offending entry."""
+    value = meta.get("questions")
+    if value is None:
+        return {}
+    start = _key_line(lines, end, "questions")
+    example = "questions:\n  en: [\"how much is postage\", \"do i pay for delivery\"]"
+    if not isinstance(value, dict):
+        raise ConfigError(
+            _at(path, start),
+            "questions",
+            f"must be a mapping of language to a list of questions, got "
+            f"{type(value).__name__}",
+            f"write it as\n{example}",
+        )
+
+    def line_of(needle: str) -> int | None:
+        """First front-matter line after ``questions:`` that mentions ``needle``."""
+        for i in range((start or 1), end):
+            if needle and needle in lines[i]:
+                return i + 1
+        return start
+
+    out: dict[str, tuple[str, ...]] = {}
+    for code, items in value.items():
+        if not isinstance(code, str) or not _LANG_CODE.fullmatch(code):
+            raise ConfigError(
+                _at(path, line_of(f"{code}:")),
+                "questions",
+                f"{code!r} is not a language code",
+                "use a lowercase code such as 'en', 'sl' or 'de'",
+            )
+        where = _at(path, line_of(f"{code}:"))
+        if not isinstance(items, list):
+            raise ConfigError(
+                where,
+                f"questions.{code}",
+                f"must be a list of questions, got {type(items).__name__}",
+                f"write it as '{code}: [\"first question\", \"second question\"]'",
+            )
+        seen: list[str] = []
+        for item in items:
+            text = " ".join(item.split()) if isinstance(item, str) else ""
+            if not text:
+                raise ConfigError(
+                    where,
+                    f"questions.{code}",
+                    f"item {item!r} is not a non-empty one-line text",
+                    "write each question as quoted text, or remove the empty item",
+                )
+            if text in seen:
+                raise ConfigError(
+                    _at(path, line_of(item.strip())),
+                    f"questions.{code}",
+                    f"{text!r} is listed twice",
+                    "remove one",
+                )
+            seen.append(text)
+        if seen:
+            out[code] = tuple(seen)
+    return out
 
 
 def _body(

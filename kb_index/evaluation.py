@@ -20,7 +20,8 @@ from bot.errors import ConfigError
 
 class Searcher(Protocol):
     def search(
-        self, text: str, *, intent: str | None = None, top_k: int = 3
+        self, text: str, *, intent: str | None = None, top_k: int = 3,
+        language: str | None = None,
     ) -> list[Any]: ...
 
 
@@ -56,16 +57,18 @@ def evaluate(kb: Searcher, questions: Sequence[Mapping[str, str]]) -> dict[str, 
     """Search every question once (top 3).
 
     Returns ``per_lang`` (language -> list of (hit@1, hit@3) as 0/1), the top-1 scores of
-    right and wrong top hits (``right``/``wrong``, for threshold calibration) and the
-    milliseconds per query (``ms``).
+    right and wrong top hits (``right``/``wrong``, for threshold calibration), the
+    milliseconds per query (``ms``) and ``misses``: every question whose right article
+    was not first, with the article that won (what editors fix, see ``bot review``).
     """
     per_lang: dict[str, list[tuple[int, int]]] = defaultdict(list)
     right: list[float] = []
     wrong: list[float] = []
     times: list[float] = []
+    misses: list[dict[str, str]] = []
     for q in questions:
         start = time.perf_counter()
-        hits = kb.search(q["text"], top_k=3)
+        hits = kb.search(q["text"], top_k=3, language=q["lang"])
         times.append((time.perf_counter() - start) * 1000)
         ids = [h.article.id for h in hits]
         per_lang[q["lang"]].append(
@@ -73,7 +76,21 @@ def evaluate(kb: Searcher, questions: Sequence[Mapping[str, str]]) -> dict[str, 
         )
         if hits:
             (right if ids[0] == q["article"] else wrong).append(hits[0].score)
-    return {"per_lang": dict(per_lang), "right": right, "wrong": wrong, "ms": times}
+        if ids[:1] != [q["article"]]:
+            misses.append({"lang": q["lang"], "text": q["text"], "article": q["article"],
+                           "winner": ids[0] if ids else ""})
+    return {"per_lang": dict(per_lang), "right": right, "wrong": wrong, "ms": times,
+            "misses": misses}
+
+
+def misses_by_language(result: Mapping[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """``{lang: [{text, article, winner}, ...]}`` from :func:`evaluate`'s result."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for miss in result.get("misses", []):
+        out.setdefault(miss["lang"], []).append(
+            {k: miss[k] for k in ("text", "article", "winner")}
+        )
+    return out
 
 
 def recall_by_language(result: Mapping[str, Any]) -> dict[str, dict[str, float]]:

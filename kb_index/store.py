@@ -23,7 +23,7 @@ from bot.errors import SupportBotError
 
 MANIFEST = "manifest.json"
 INDEX = "index.faiss"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: question rows, decision.json beside the index
 REBUILD_HINT = "run `make kb` (or `python -m kb_index build`) to rebuild it"
 
 
@@ -40,7 +40,7 @@ class Row:
 
     article_id: str
     language: str
-    kind: str  # "title" or "passage"
+    kind: str  # "title", "passage" or "question" (a customer phrasing)
 
 
 @dataclass(frozen=True)

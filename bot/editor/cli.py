@@ -5,6 +5,7 @@
 ``python -m bot evaluate [--gate] [--no-kb] [--epochs N]`` / ``evaluate --accept [DIR]``
 ``python -m bot review [--language sl] [--limit N] [--json]``
 ``python -m bot review label [--text T --intent X] [--language sl] [--file F]``
+``python -m bot review attach --text T --article ID --language sl``
 ``python -m bot reload [--model FILE]``
 
 Exit status: 0 good, 1 the answer is "no" (invalid data, quality gate failed, model
@@ -115,6 +116,15 @@ def add_parser(subparsers: Any) -> None:
     )
     lab.add_argument("--tracker", dest="label_tracker", help=argparse.SUPPRESS)
     lab.set_defaults(func=cmd_label)
+    att = sub.add_parser(
+        "attach", help="make a question a front-matter question of the KB article it "
+        "should have found"
+    )
+    att.add_argument("--text", required=True, help="the customer's question")
+    att.add_argument("--article", required=True, help="id of the right article")
+    att.add_argument("--language", dest="attach_language", required=True,
+                     help="the question's language (any code, e.g. sl or de)")
+    att.set_defaults(func=cmd_attach)
 
     ld = subparsers.add_parser(
         "reload", help="switch the running bot to the newly trained model"
@@ -232,6 +242,21 @@ def cmd_review(args: argparse.Namespace) -> int:
             + (f", {len(shown)} shown" if len(shown) < len(groups) else "")
             + "; label one: python -m bot review label --text '...' --intent INTENT"
         )
+    return 0
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    """``review attach``: a misunderstood question becomes a question of its article."""
+    _, project = _project(args)
+    done = rv.attach_question(
+        project.kb_articles, project.languages, args.article, args.attach_language,
+        args.text,
+    )
+    say(
+        f"attached to {done.article} ({done.language}, {done.questions} question(s)): "
+        f"{display_path(done.file)}  - {' '.join(args.text.split())}"
+    )
+    say("next: `python -m kb_index build` (or `python -m bot train`)")
     return 0
 
 

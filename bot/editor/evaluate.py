@@ -227,14 +227,45 @@ def language_metrics(
 
 def kb_recall(settings: Settings, questions_file: Path, say: Say) -> dict[str, Any]:
     """Recall@1/@3 per language with the bot's own retriever and index."""
-    from kb_index.evaluation import evaluate, load_questions, recall_by_language
+    from kb_index.evaluation import (
+        evaluate,
+        load_questions,
+        misses_by_language,
+        recall_by_language,
+    )
     from kb_index.retriever import KBSettings, KnowledgeBase
 
     questions = load_questions(questions_file)
     say(f"searching the knowledge base for {len(questions)} labelled questions ...")
     kb = KnowledgeBase(KBSettings.from_settings(settings))
     kb.warm_up()  # a stale index fails here, naming the command that rebuilds it
-    return recall_by_language(evaluate(kb, questions))
+    result = evaluate(kb, questions)
+    recall: dict[str, Any] = recall_by_language(result)
+    for lang, misses in misses_by_language(result).items():
+        recall.setdefault(lang, {})["misses"] = misses
+    return recall
+
+
+def kb_misses_markdown(report: Mapping[str, Any]) -> list[str]:
+    """Report lines: per language, the KB questions whose right article was not first.
+
+    Editors read which article won instead; ``bot review --attach`` turns such a
+    question into a front-matter question of the right article.
+    """
+    lines = ["## Knowledge-base questions whose right article was not first", ""]
+    found = False
+    for lang, v in sorted(report.get("languages", {}).items()):
+        misses = (v.get("kb") or {}).get("misses") or []
+        if not misses:
+            continue
+        found = True
+        lines += [f"### {lang} ({len(misses)})", "", "| question | right article | won |",
+                  "|---|---|---|"]
+        lines += [f"| {m['text']} | {m['article']} | {m['winner'] or '–'} |" for m in misses]
+        lines.append("")
+    if not found:
+        lines += ["None: every labelled question found its article first.", ""]
+    return lines
 
 
 # --- the report ------------------------------------------------------------------------
@@ -447,6 +478,7 @@ def render_markdown(
         )
     elif accepted_name:
         lines += ["Quality gate: passed.", ""]
+    lines += kb_misses_markdown(report)
     lines += ["## Most frequent confusions (true → predicted)", ""]
     for lang, v in sorted(report["languages"].items()):
         pairs = v.get("confusions") or []

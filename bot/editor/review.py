@@ -447,3 +447,81 @@ def _verify(
         )
         raise SupportBotError(f"{display_path(path)}: not changed ({reason})")
     return Labelled(path, found[-1].line, created)
+
+
+# --- attaching a question to a knowledge-base article -----------------------------------
+
+
+@dataclass(frozen=True)
+class Attached:
+    """Where an attached question landed."""
+
+    file: Path
+    article: str
+    language: str
+    questions: int  # the article's questions in that language, the new one included
+
+
+def attach_question(kb_folder: Path, languages: Sequence[str], article_id: str,
+                    language: str, text: str) -> Attached:
+    """Add ``text`` to ``questions: <language>`` of an article's front matter.
+
+    A customer's question that found the wrong article becomes a phrasing of the right
+    one: after ``python -m kb_index build`` (or ``bot train``) it is a question row of the
+    index and trains the decision model. Only the ``questions:`` block of the front
+    matter is rewritten (as one flow list per language); every other line is kept byte
+    for byte. The file is re-read with the article loader afterwards and restored if it
+    no longer loads.
+    """
+    import json as _json
+    import re
+
+    from kb_index.articles import load_articles, parse_article
+
+    text = " ".join(text.split())
+    if not text:
+        raise SupportBotError("the question text is empty")
+    if not re.fullmatch(r"[a-z]{2,3}(?:-[a-z0-9]+)*", language or ""):
+        raise SupportBotError(f"{language!r} is not a language code; pass --language sl")
+    articles = {a.id: a for a in load_articles(kb_folder, languages)}
+    article = articles.get(article_id)
+    if article is None:
+        close = sorted(a for a in articles if article_id.split("-")[0] in a)[:5]
+        raise SupportBotError(
+            f"no article {article_id!r} in {display_path(kb_folder)}"
+            + (f" (did you mean: {', '.join(close)}?)" if close else "")
+        )
+    key = normalise(text)
+    for other in articles.values():
+        for q in other.questions.get(language, ()):
+            if normalise(q) == key:
+                raise SupportBotError(
+                    f"{text!r} is already a question of {other.id!r} "
+                    f"({display_path(other.source)})"
+                )
+    questions = {k: list(v) for k, v in article.questions.items()}
+    questions.setdefault(language, []).append(text)
+    path = article.source
+    before = path.read_text(encoding="utf-8-sig")
+    lines = before.split("\n")
+    end = next(i for i in range(1, len(lines)) if lines[i].rstrip() == "---")
+    start = next((i for i in range(1, end) if re.match(r"questions\s*:", lines[i])), None)
+    if start is None:
+        start = stop = end
+    else:
+        stop = start + 1
+        while stop < end and (lines[stop].startswith((" ", "\t")) or not lines[stop].strip()):
+            stop += 1
+    block = ["questions:"] + [
+        f"  {lang}: {_json.dumps(items, ensure_ascii=False)}"
+        for lang, items in sorted(questions.items())
+    ]
+    write_atomic(path, "\n".join(lines[:start] + block + lines[stop:]))
+    try:
+        parsed = parse_article(path, languages)
+        if text not in parsed.questions.get(language, ()):
+            raise SupportBotError("the question was not found after writing")
+    except Exception as exc:
+        write_atomic(path, before)
+        raise SupportBotError(f"{display_path(path)}: not changed ({exc})") from None
+    return Attached(path, article_id, language, len(parsed.questions[language]))

@@ -506,3 +506,45 @@ def test_the_first_error_is_the_same_whatever_the_file_system_order(tmp_path):
     for _ in range(3):
         with pytest.raises(ConfigError, match=r"a\.md:2: id: 'wrong-a'"):
             load_articles(tmp_path, LANGS)
+
+
+# --- front-matter questions (customer phrasings indexed beside the article) ------------
+
+
+def with_questions(block: str) -> str:
+    return VALID.format(id="reset-password").replace("title:", block + "title:", 1)
+
+
+def test_questions_are_read_per_language_including_languages_without_native_data(tmp_path):
+    path = write(tmp_path, "reset-password", with_questions(
+        'questions:\n  en: ["lost my  pasword", "cant sign in"]\n  de: ["passwort vergessen"]\n'
+    ))
+    article = parse_article(path, LANGS)
+    assert article.questions == {
+        "en": ("lost my pasword", "cant sign in"), "de": ("passwort vergessen",)
+    }
+
+
+def test_a_changed_question_changes_the_content_hash(tmp_path):
+    one = write(tmp_path / "a", "reset-password", with_questions('questions:\n  en: ["x y"]\n'))
+    two = write(tmp_path / "b", "reset-password", with_questions('questions:\n  en: ["x z"]\n'))
+    assert content_hash([parse_article(one, LANGS)]) != content_hash(
+        [parse_article(two, LANGS)]
+    )
+
+
+@pytest.mark.parametrize(
+    ("block", "line", "words"),
+    [
+        ('questions: "how do i"\n', 5, "must be a mapping of language"),
+        ('questions:\n  en: "one question"\n', 6, "must be a list of questions"),
+        ('questions:\n  en: ["ok", ""]\n', 6, "not a non-empty one-line text"),
+        ('questions:\n  en: ["ok"]\n  sl: ["a", {b: c}]\n', 7, "not a non-empty"),
+        ('questions:\n  en: ["same", "same"]\n', 6, "listed twice"),
+        ('questions:\n  EN: ["x"]\n', 6, "not a language code"),
+    ],
+)
+def test_a_broken_questions_list_names_file_line_and_fix(tmp_path, block, line, words):
+    message = load_error(tmp_path, with_questions(block))
+    assert f"reset-password.md:{line}" in message
+    assert words in message and "fix:" in message

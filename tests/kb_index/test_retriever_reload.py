@@ -37,7 +37,10 @@ def kb_settings(tmp_path: Path) -> KBSettings:
     for name in ("order-status", "shipping-times"):
         shutil.copy(ROOT / "data" / "kb" / f"{name}.md", articles)
     settings = KBSettings.from_settings(load_settings(write_settings(tmp_path)))
-    return replace(settings, articles=articles, index_dir=tmp_path / "index")
+    # No NLU folder: only the articles are embedded (the reload is under test, not the
+    # question rows, which tests/kb_index/test_retriever_questions.py covers).
+    return replace(settings, articles=articles, index_dir=tmp_path / "index",
+                   nlu=tmp_path / "no-nlu")
 
 
 def ids(kb: KnowledgeBase, text: str) -> list[str]:

@@ -63,3 +63,39 @@ def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
     path.write_text("languages:\n  supported: [en\n")
     with pytest.raises(ConfigError, match=r"invalid YAML at line \d"):
         load_settings(path)
+
+
+# --- the language an article is shown in when the customer's has no articles ------------
+
+
+def closest(tmp_path: Path, mapping: dict) -> KBSettings:
+    path = write_settings(tmp_path, knowledge_base={"closest_language": mapping})
+    return KBSettings.from_settings(load_settings(path))
+
+
+def test_a_native_customer_reads_their_own_language(tmp_path: Path) -> None:
+    assert closest(tmp_path, {"hr": "sl"}).reading_language("ar") == "ar"
+
+
+def test_a_configured_neighbour_reads_the_closest_native_language(tmp_path: Path) -> None:
+    kb = closest(tmp_path, {"hr": "sl", "de": "en"})
+    assert (kb.reading_language("hr"), kb.reading_language("de")) == ("sl", "en")
+
+
+def test_an_unlisted_language_reads_the_default(tmp_path: Path) -> None:
+    kb = closest(tmp_path, {"hr": "sl"})
+    assert kb.reading_language("tr") == kb.default_language == "en"
+    assert kb.reading_language(None) == "en"
+
+
+def test_a_closest_language_without_articles_is_refused(tmp_path: Path) -> None:
+    path = write_settings(tmp_path, knowledge_base={"closest_language": {"hr": "de"}})
+    with pytest.raises(ConfigError, match=r"closest_language\.hr.*'de' is not one of"):
+        KBSettings.from_settings(load_settings(path))
+
+
+@pytest.mark.parametrize("key", ["wrong_answer_target", "out_of_scope_offered"])
+def test_the_decision_targets_are_fractions(tmp_path: Path, key: str) -> None:
+    path = write_settings(tmp_path, knowledge_base={key: 2})
+    with pytest.raises(ConfigError, match=f"knowledge_base.{key}"):
+        KBSettings.from_settings(load_settings(path))
