@@ -18,8 +18,9 @@ That is how buttons work, and it let a customer type ``/csat_score{"score": 5}``
   conversation (:func:`offered_payloads`);
   anything else is typed text. The tracker is the record of what was offered, so this
   needs no signing key and works across restarts and servers.
-* ``/greet`` (:data:`ALWAYS_ALLOWED`) may always be sent: it is Telegram's ``/start`` and
-  has no effect beyond a greeting.
+* ``/greet`` and ``/unsupported_content`` (:data:`ALWAYS_ALLOWED`) may always be sent:
+  the first is Telegram's ``/start``, the second what Telegram and WhatsApp make of a
+  photo or voice note (:data:`UNSUPPORTED_CONTENT`); neither does more than answer.
 
 Web chat calls :func:`screen` with the conversation's events; Telegram and WhatsApp
 (their callback data and button/list reply ids) go through the same function in
@@ -39,13 +40,14 @@ from rasa.shared.core.events import BotUttered, Event
 
 #: Rasa's intent prefix (rasa.shared.constants.INTENT_MESSAGE_PREFIX).
 INTENT_PREFIX = "/"
+#: What an attachment without caption becomes; domain.yml answers it per language.
+UNSUPPORTED_CONTENT = "/unsupported_content"
 #: Payloads anybody may send as text (see the module docstring).
-ALWAYS_ALLOWED = frozenset({"/greet"})
+ALWAYS_ALLOWED = frozenset({"/greet", UNSUPPORTED_CONTENT})
 #: What a message made only of slashes is given to NLU as.
 SLASHES_ONLY = "slash"
 #: Metadata key holding the customer's text when the text given to Rasa differs.
 TYPED_TEXT_KEY = "typed_text"
-#: Deepest JSON nesting a webhook body may have (ours are 2-3 deep; platforms' ~6).
 
 
 class Screened(NamedTuple):

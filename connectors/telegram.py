@@ -85,6 +85,7 @@ from connectors.durable import (
     user_message,
     worker_blueprint,
 )
+from connectors.guard import UNSUPPORTED_CONTENT as UNSUPPORTED
 from connectors.webhook import json_error, sent_as_json
 
 logger = logging.getLogger(__name__)
@@ -106,8 +107,6 @@ MAX_BODY_BYTES = 256 * 1024
 MAX_TEXT_CHARS = 4096
 #: Telegram's limit for callback_data, in bytes.
 CALLBACK_DATA_BYTES = 64
-#: What an attachment without caption becomes; domain.yml answers it per language.
-UNSUPPORTED = "/unsupported_content"
 #: Message fields that hold content the bot cannot read, in Telegram's names.
 ATTACHMENTS = (
     "photo",

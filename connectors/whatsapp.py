@@ -83,6 +83,7 @@ from connectors.durable import (
     user_message,
     worker_blueprint,
 )
+from connectors.guard import UNSUPPORTED_CONTENT as UNSUPPORTED
 from connectors.webhook import json_error, sent_as_json
 
 logger = logging.getLogger(__name__)
@@ -110,8 +111,6 @@ MAX_LIST_ROWS = 10
 ROW_TITLE_CHARS = 24
 ROW_DESCRIPTION_CHARS = 72
 ROW_ID_CHARS = 200
-#: What an attachment without caption becomes; domain.yml answers it per language.
-UNSUPPORTED = "/unsupported_content"
 #: Label of the button that opens a list, in the language of the message (20 chars).
 LIST_LABELS = {"en": "Options", "ar": "الخيارات", "sl": "Možnosti"}
 #: Oldest customer message answered, in seconds (``max_message_age_seconds``). Meta

@@ -175,9 +175,10 @@ def describe_plan(retrain: dict[str, list[str]], reuse: dict[str, list[str]]) ->
 
 
 def train_kb(settings: Any, *, force: bool = False, say: Say = print) -> StepResult:
-    """Rebuild the KB index only when the articles or the embedding model changed."""
-    from kb_index.articles import content_hash, load_articles
-    from kb_index.retriever import build_index
+    """Rebuild the KB index only when its inputs (articles, phrasings, target) or model changed."""
+    from kb_index.articles import load_articles
+    from kb_index.questions import collect_questions
+    from kb_index.retriever import build_index, data_hash
     from kb_index.store import IndexMismatchError, VectorIndex
 
     lock = settings.index_dir.parent / ".kb.lock"
@@ -190,7 +191,10 @@ def train_kb(settings: Any, *, force: bool = False, say: Say = print) -> StepRes
                 index = VectorIndex.load(
                     settings.index_dir,
                     model_id=embedder.model_id,
-                    data_hash=content_hash(articles),
+                    # the index's own digest (articles, phrasings, target), not a second one
+                    data_hash=data_hash(
+                        settings, articles, collect_questions(articles, settings.nlu)
+                    ),
                 )
                 return StepResult(
                     "KB index",

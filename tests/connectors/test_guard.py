@@ -18,6 +18,7 @@ from connectors.durable import screen_item
 from connectors.guard import (
     SLASHES_ONLY,
     TYPED_TEXT_KEY,
+    UNSUPPORTED_CONTENT,
     Screened,
     neutral_text,
     offered_payloads,
@@ -91,6 +92,11 @@ def test_only_the_latest_buttons_count() -> None:
 
 def test_greet_is_always_allowed_because_telegrams_start_is_it() -> None:
     assert screen("/greet", frozenset()) == Screened("/greet", None)
+
+
+def test_an_attachment_stays_unsupported_content_so_it_is_answered_politely() -> None:
+    # Telegram and WhatsApp turn a photo without caption into this payload themselves.
+    assert screen(UNSUPPORTED_CONTENT, frozenset()) == Screened(UNSUPPORTED_CONTENT, None)
 
 
 def test_the_customers_own_text_is_kept_for_the_transcript() -> None:

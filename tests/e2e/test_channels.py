@@ -36,7 +36,6 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 CREDENTIALS = """\
 connectors.webchat.WebChatInput:
-rest:
 connectors.telegram.TelegramInput:
   access_token: ${{TELEGRAM_BOT_TOKEN}}
   secret_token: ${{TELEGRAM_WEBHOOK_SECRET}}

@@ -170,7 +170,11 @@ def make_project(
         (kb / f"{article}.md").write_text("\n".join(kept) + "\n---\n" + body, "utf-8")
     overrides = {
         "languages": {"supported": ["en", "sl"], "default": "en"},
-        "knowledge_base": {"articles": str(kb), "index_dir": str(folder / "kb_index")},
+        "knowledge_base": {
+            "articles": str(kb),
+            "index_dir": str(folder / "kb_index"),
+            "nlu": str(folder / "data" / "nlu"),  # its own phrasings, not the project's
+        },
         "evaluation": {"reports": str(folder / "reports"), "kb_questions": None},
         **settings,
     }
