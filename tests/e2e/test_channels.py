@@ -53,6 +53,32 @@ connectors.whatsapp.WhatsAppInput:
 """
 
 
+def start_channel_bot(
+    tmp: Path, telegram: TelegramBotAPI, graph: GraphAPI, *, settings: Path | None = None
+) -> Bot:
+    """A bot (not started) whose Telegram and WhatsApp channels talk to the stand-in APIs."""
+    credentials = tmp / "credentials.yml"
+    credentials.write_text(
+        CREDENTIALS.format(
+            telegram_url=telegram.base_url, graph_url=graph.url, version=graph.version, tmp=tmp
+        ),
+        encoding="utf-8",
+    )
+    return start_bot(
+        tmp,
+        settings=settings,
+        credentials=credentials,
+        extra_env={
+            "TELEGRAM_BOT_TOKEN": telegram.token,
+            "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+            "WHATSAPP_VERIFY_TOKEN": WA_VERIFY,
+            "WHATSAPP_APP_SECRET": WA_SECRET,
+            "WHATSAPP_ACCESS_TOKEN": graph.access_token,
+            "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
+        },
+    )
+
+
 class Channels:
     def __init__(
         self,
@@ -96,28 +122,7 @@ class Channels:
 def channels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Channels]:
     tmp = tmp_path_factory.mktemp("channels")
     with TelegramBotAPI() as telegram, GraphAPI() as graph:
-        credentials = tmp / "credentials.yml"
-        credentials.write_text(
-            CREDENTIALS.format(
-                telegram_url=telegram.base_url,
-                graph_url=graph.url,
-                version=graph.version,
-                tmp=tmp,
-            ),
-            encoding="utf-8",
-        )
-        bot = start_bot(
-            tmp,
-            credentials=credentials,
-            extra_env={
-                "TELEGRAM_BOT_TOKEN": telegram.token,
-                "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
-                "WHATSAPP_VERIFY_TOKEN": WA_VERIFY,
-                "WHATSAPP_APP_SECRET": WA_SECRET,
-                "WHATSAPP_ACCESS_TOKEN": graph.access_token,
-                "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
-            },
-        )
+        bot = start_channel_bot(tmp, telegram, graph)
         bot.config.telegram_polling = True
         with bot:
             assert bot.config.settings_file is not None

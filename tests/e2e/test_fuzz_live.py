@@ -36,8 +36,13 @@ from bot.inbox.auth import hash_password
 from bot.run import Bot
 from tests.conftest import write_settings
 from tests.connectors.standins import GraphAPI, TelegramBotAPI, whatsapp_notification
-from tests.e2e.conftest import say, start_bot, texts
-from tests.e2e.test_channels import CREDENTIALS, SECRET_HEADER, TG_SECRET, WA_SECRET, WA_VERIFY
+from tests.e2e.conftest import say, texts
+from tests.e2e.test_channels import (
+    SECRET_HEADER,
+    TG_SECRET,
+    WA_SECRET,
+    start_channel_bot,
+)
 
 #: The whole run must send at least this many requests (checked at the end).
 MINIMUM_REQUESTS = 5000
@@ -96,31 +101,13 @@ def _show(content: bytes | None, url: str) -> str:
 def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
     tmp = tmp_path_factory.mktemp("fuzz")
     with TelegramBotAPI() as telegram, GraphAPI() as graph:
-        credentials = tmp / "credentials.yml"
-        credentials.write_text(
-            CREDENTIALS.format(telegram_url=telegram.base_url, graph_url=graph.url,
-                               version=graph.version, tmp=tmp),
-            encoding="utf-8",
-        )
         settings_file = write_settings(
             tmp,
             inbox={"agents": [{"name": "maja", "display_name": "Maja",
                                "password_hash": hash_password(AGENT_PASSWORD),
                                "languages": ["en"], "queues": ["*"]}]},
         )
-        bot = start_bot(
-            tmp,
-            settings=settings_file,
-            credentials=credentials,
-            extra_env={
-                "TELEGRAM_BOT_TOKEN": telegram.token,
-                "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
-                "WHATSAPP_VERIFY_TOKEN": WA_VERIFY,
-                "WHATSAPP_APP_SECRET": WA_SECRET,
-                "WHATSAPP_ACCESS_TOKEN": graph.access_token,
-                "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
-            },
-        )
+        bot = start_channel_bot(tmp, telegram, graph, settings=settings_file)
         with bot, httpx.Client() as client:
             yield Fuzz(bot, client, dict(bot.pids()))
 

@@ -30,13 +30,10 @@ from bot.tickets.store import SQLiteTicketStore
 from tests.conftest import write_settings
 from tests.connectors.standins import GraphAPI, TelegramBotAPI
 from tests.connectors.standins import whatsapp_notification as wa_notification
-from tests.e2e.conftest import TICKET_REF, start_bot, tracker
+from tests.e2e.conftest import TICKET_REF, tracker
 from tests.e2e.test_channels import (
-    CREDENTIALS,
-    TG_SECRET,
-    WA_SECRET,
-    WA_VERIFY,
     Channels,
+    start_channel_bot,
     tg_message,
     wa_text,
     wa_texts,
@@ -64,29 +61,7 @@ def channels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Channels]:
         },
     )
     with TelegramBotAPI() as telegram, GraphAPI() as graph:
-        credentials = tmp / "credentials.yml"
-        credentials.write_text(
-            CREDENTIALS.format(
-                telegram_url=telegram.base_url,
-                graph_url=graph.url,
-                version=graph.version,
-                tmp=tmp,
-            ),
-            encoding="utf-8",
-        )
-        bot = start_bot(
-            tmp,
-            settings=settings,
-            credentials=credentials,
-            extra_env={
-                "TELEGRAM_BOT_TOKEN": telegram.token,
-                "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
-                "WHATSAPP_VERIFY_TOKEN": WA_VERIFY,
-                "WHATSAPP_APP_SECRET": WA_SECRET,
-                "WHATSAPP_ACCESS_TOKEN": graph.access_token,
-                "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
-            },
-        )
+        bot = start_channel_bot(tmp, telegram, graph, settings=settings)
         with bot:
             db = yaml.safe_load(settings.read_text())["tickets"]["database"]
             store = SQLiteTicketStore(Path(db))
