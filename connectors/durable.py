@@ -77,7 +77,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.tracker_store import run_turn
-from connectors.guard import offered_payloads, screen, screened_metadata
+from connectors.guard import looks_like_payload, offered_payloads, screen, screened_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -651,8 +651,8 @@ async def screen_item(item: dict[str, Any], tracker_store: Any) -> dict[str, Any
     the same rule as web chat's). Without a Rasa agent (``tracker_store`` None: the
     channel tests' server) nothing reads intents, and there is nothing to check against.
     """
-    if tracker_store is None:
-        return item
+    if tracker_store is None or not looks_like_payload(str(item["text"])):
+        return item  # plain text: no tracker read on the hot path
     tracker = await tracker_store.retrieve(item["sender"])
     screened = screen(
         str(item["text"]), offered_payloads(tracker.events if tracker is not None else [])

@@ -100,11 +100,19 @@ def offered_payloads(events: Iterable[Event]) -> frozenset[str]:
     return offered
 
 
+def looks_like_payload(text: str) -> bool:
+    """Whether Rasa would read ``text`` as ``/intent{…}``: only then is there anything to check.
+
+    Callers skip reading the conversation (what was offered) for every other message.
+    """
+    return text.strip().startswith(INTENT_PREFIX)
+
+
 def screen(text: str, offered: Iterable[str]) -> Screened:
     """The text Rasa may see: an offered payload as it is, anything else as plain text."""
-    stripped = text.strip()
-    if not stripped.startswith(INTENT_PREFIX):
+    if not looks_like_payload(text):
         return Screened(text, None)
+    stripped = text.strip()
     if stripped in ALWAYS_ALLOWED or canonical_payload(stripped) in set(offered):
         return Screened(text, None)
     return Screened(neutral_text(text), text)
