@@ -25,8 +25,11 @@ def test_shipped_variant_is_config_yml() -> None:
     assert b77.BY_NAME["shipped"].pipeline() == config["pipeline"]
 
 
-def test_the_shipped_pipeline_is_the_winning_variant_of_the_diet_baseline() -> None:
-    assert b77.BY_NAME["e5-rasa-logreg"].pipeline() == b77.shipped_pipeline()
+def test_the_previous_shipped_pipeline_stays_a_variant_beside_the_calibrated_classifier() -> None:
+    # Issue 11: the old e5 + logistic regression + FallbackClassifier is kept side by side.
+    assert "bot.nlu.intent_classifier.CalibratedIntentClassifier" in _names(b77.shipped_pipeline())
+    previous = _names(b77.BY_NAME["e5-rasa-logreg"].pipeline())
+    assert previous[-2:] == ["LogisticRegressionClassifier", "FallbackClassifier"]
     assert b77.BY_NAME["diet"].pipeline() == b77.DIET_BASELINE
 
 
